@@ -1,0 +1,1 @@
+//! Executes steps: host processes (and later Docker). The only crate that spawns processes.

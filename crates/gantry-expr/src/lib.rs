@@ -1,0 +1,1 @@
+//! `${{ }}` expression language: lexer, parser, AST, values, evaluation. No YAML, no IO.

@@ -1,0 +1,1 @@
+//! Event + workflow -> job graph IR (self-contained, serialisable job specs).

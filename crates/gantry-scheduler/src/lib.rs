@@ -1,0 +1,1 @@
+//! Runs a plan: ready set, if:, matrix, outputs, concurrency, timeouts, cancellation.

@@ -1,0 +1,1 @@
+//! Workflow and action.yml text -> typed model with spans, plus diagnostics. No IO.

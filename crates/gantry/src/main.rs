@@ -1,0 +1,2 @@
+//! The `gantry` binary: CLI parsing, wiring of the library crates, terminal output.
+fn main() {}

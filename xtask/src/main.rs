@@ -1,0 +1,2 @@
+//! Project chores: tidy checks (module heads, layer table), benchmarks.
+fn main() {}
