@@ -1,1 +1,12 @@
 //! Event + workflow -> job graph IR (self-contained, serialisable job specs).
+//!
+//! Architecture invariant: no IO and no process spawning. This crate owns the contract between
+//! the scheduler and executors ([`spec`]): a [`JobSpec`] is a complete, serialisable description
+//! of one job, so a remote agent can run the very same value.
+
+pub mod spec;
+
+pub use spec::{
+    Conclusion, Executor, JobEvent, JobFuture, JobResult, JobSpec, RunDefaults, StepAction,
+    StepSpec, WorkspaceSpec,
+};
