@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+s="gantry"; [ "${s^^}" = "GANTRY" ]
