@@ -4,6 +4,7 @@
 //! the scheduler and executors ([`spec`]): a [`JobSpec`] is a complete, serialisable description
 //! of one job, so a remote agent can run the very same value.
 
+pub mod matrix;
 pub mod spec;
 
 pub use spec::{
