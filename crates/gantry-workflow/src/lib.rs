@@ -1,9 +1,18 @@
 //! Workflow and action.yml text -> typed model with spans, plus diagnostics. No IO.
 //!
+//! The pipeline, one file per stage: `yaml` (bytes -> spanned YAML tree with safety limits),
+//! `load` (tree -> typed `model` plus structural diagnostics), `srcmap` (offsets inside scalars ->
+//! file positions), `check` (semantic rules over the model).
+//!
 //! Architecture invariant: loading never fails and never panics; it returns the model and a
 //! list of [`Diagnostic`]s with positions. Whatever IO is needed (local `uses:` paths) goes
 //! through a trait the caller implements.
 
+pub mod check;
 pub mod diagnostic;
+pub mod model;
+pub mod srcmap;
+pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Pos, Severity, Span};
+pub use model::{Action, Job, Step, Workflow};

@@ -1,0 +1,95 @@
+//! Maps a byte offset inside a scalar's value back to its position in the file.
+//!
+//! Invariant: the result always lies inside the scalar's source range (or at its start when the
+//! source does not match the value); it never panics on any input. Plain, single-quoted and
+//! block scalars map exactly for non-whitespace characters; double-quoted scalars with escapes
+//! are aligned best effort. Tests: `tests/load.rs` (expression positions).
+
+use crate::diagnostic::{Pos, Span};
+use crate::yaml::ScalarStyle;
+
+/// File position of byte `offset` of `value`, the scalar written at `span` in `source`.
+pub fn scalar_pos(source: &str, span: Span, style: ScalarStyle, value: &str, offset: usize) -> Pos {
+    let start = span.start.offset as usize;
+    let end = (span.end.offset as usize).max(start).min(source.len());
+    let Some(src) = source.get(start..end).or_else(|| source.get(start..)) else {
+        return span.start;
+    };
+    let mut line = span.start.line;
+    let mut col = span.start.col;
+    let mut src_chars = src.char_indices().peekable();
+    let advance = |c: char, line: &mut u32, col: &mut u32| {
+        if c == '\n' {
+            *line += 1;
+            *col = 1;
+        } else {
+            *col += 1;
+        }
+    };
+    // Skip what precedes the content: the opening quote, or a block scalar's header line.
+    match style {
+        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
+            if let Some((_, c)) = src_chars.next() {
+                advance(c, &mut line, &mut col);
+            }
+        }
+        ScalarStyle::Literal | ScalarStyle::Folded => {
+            for (_, c) in src_chars.by_ref() {
+                advance(c, &mut line, &mut col);
+                if c == '\n' {
+                    break;
+                }
+            }
+        }
+        ScalarStyle::Plain => {}
+    }
+    let target = offset.min(value.len());
+    let prefix = value.get(..target).unwrap_or(value);
+    for want in prefix.chars() {
+        loop {
+            let Some(&(_, got)) = src_chars.peek() else {
+                return Pos {
+                    line,
+                    col,
+                    offset: to_offset(start, src, src_chars.peek()),
+                };
+            };
+            src_chars.next();
+            advance(got, &mut line, &mut col);
+            if got == want || (want.is_whitespace() && got.is_whitespace()) {
+                break;
+            }
+        }
+    }
+    // Skip indentation and escape backslashes before the wanted character.
+    let want = value.get(target..).and_then(|s| s.chars().next());
+    if let Some(want) = want {
+        if !want.is_whitespace() {
+            let mut probe = src_chars.clone();
+            let (mut l, mut c) = (line, col);
+            while let Some(&(_, got)) = probe.peek() {
+                if got == want {
+                    line = l;
+                    col = c;
+                    src_chars = probe;
+                    break;
+                }
+                if !(got.is_whitespace() || got == '\\' || got == '\'' || got == '"') {
+                    break;
+                }
+                probe.next();
+                advance(got, &mut l, &mut c);
+            }
+        }
+    }
+    Pos {
+        line,
+        col,
+        offset: to_offset(start, src, src_chars.peek()),
+    }
+}
+
+fn to_offset(start: usize, src: &str, next: Option<&(usize, char)>) -> u32 {
+    let rel = next.map_or(src.len(), |(i, _)| *i);
+    u32::try_from(start + rel).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,704 @@
+//! A spanned YAML tree built from `saphyr-parser` events, with the limits that make untrusted
+//! input safe to load.
+//!
+//! Invariant: [`parse`] never panics and its cost is bounded by the input size: nesting depth is
+//! capped at [`MAX_DEPTH`], alias expansion at [`MAX_ALIAS_NODES`] copied nodes, the input at
+//! [`MAX_FILE_SIZE`] bytes. Every problem becomes a `syntax-check` [`Diagnostic`] with a position;
+//! the tree built so far is returned. Positions are 1-based line/column (column in characters)
+//! plus a byte offset. Scalars are typed with the YAML 1.2 core schema, as GitHub does (`on`,
+//! `yes`, `off` are strings). Tests: `tests/yaml.rs`.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScanError};
+
+use crate::diagnostic::{Diagnostic, Pos, Span};
+
+/// Inputs larger than this are refused with a diagnostic.
+pub const MAX_FILE_SIZE: usize = 10 * 1024 * 1024;
+/// Deepest nesting of sequences and mappings accepted.
+pub const MAX_DEPTH: usize = 100;
+/// Total number of nodes that alias expansion may copy into the tree.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// How a scalar was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum ScalarStyle {
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    Literal,
+    Folded,
+}
+
+impl ScalarStyle {
+    fn from_saphyr(style: saphyr_parser::ScalarStyle) -> ScalarStyle {
+        match style {
+            saphyr_parser::ScalarStyle::Plain => ScalarStyle::Plain,
+            saphyr_parser::ScalarStyle::SingleQuoted => ScalarStyle::SingleQuoted,
+            saphyr_parser::ScalarStyle::DoubleQuoted => ScalarStyle::DoubleQuoted,
+            saphyr_parser::ScalarStyle::Literal => ScalarStyle::Literal,
+            saphyr_parser::ScalarStyle::Folded => ScalarStyle::Folded,
+        }
+    }
+
+    pub fn is_quoted(self) -> bool {
+        self != ScalarStyle::Plain
+    }
+}
+
+/// One YAML node with the source range it covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    Scalar {
+        value: String,
+        style: ScalarStyle,
+        /// An explicit tag such as `!!str`, resolved to its full form (`tag:yaml.org,2002:str`).
+        tag: Option<Box<str>>,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+/// The core-schema type of a scalar.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ScalarType {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str,
+}
+
+impl Node {
+    pub fn as_scalar(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.kind {
+            NodeKind::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.kind {
+            NodeKind::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn style(&self) -> Option<ScalarStyle> {
+        match &self.kind {
+            NodeKind::Scalar { style, .. } => Some(*style),
+            _ => None,
+        }
+    }
+
+    /// The core-schema type of a scalar (`Str` for non-plain scalars and `!!str` tags); `None`
+    /// for collections.
+    pub fn scalar_type(&self) -> Option<ScalarType> {
+        match &self.kind {
+            NodeKind::Scalar { value, style, tag } => {
+                if let Some(tag) = tag {
+                    return Some(match tag.as_ref() {
+                        "tag:yaml.org,2002:str" => ScalarType::Str,
+                        _ => resolve_scalar(value),
+                    });
+                }
+                if *style != ScalarStyle::Plain {
+                    return Some(ScalarType::Str);
+                }
+                Some(resolve_scalar(value))
+            }
+            _ => None,
+        }
+    }
+
+    /// A scalar that is null (`~`, `null`, empty plain) or absent content.
+    pub fn is_null(&self) -> bool {
+        matches!(self.scalar_type(), Some(ScalarType::Null))
+    }
+
+    /// Human name of the node's kind, for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self.scalar_type() {
+            None => match self.kind {
+                NodeKind::Seq(_) => "sequence",
+                _ => "mapping",
+            },
+            Some(ScalarType::Null) => "null",
+            Some(ScalarType::Bool(_)) => "boolean",
+            Some(ScalarType::Int(_)) | Some(ScalarType::Float(_)) => "number",
+            Some(ScalarType::Str) => "string",
+        }
+    }
+}
+
+/// Types a plain scalar with the YAML 1.2 core schema.
+pub fn resolve_scalar(value: &str) -> ScalarType {
+    match value {
+        "" | "~" | "null" | "Null" | "NULL" => return ScalarType::Null,
+        "true" | "True" | "TRUE" => return ScalarType::Bool(true),
+        "false" | "False" | "FALSE" => return ScalarType::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return ScalarType::Float(f64::INFINITY)
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return ScalarType::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return ScalarType::Float(f64::NAN),
+        _ => {}
+    }
+    let bytes = value.as_bytes();
+    let first = match bytes.first() {
+        Some(b) => *b,
+        None => return ScalarType::Null,
+    };
+    if !(first.is_ascii_digit() || first == b'-' || first == b'+' || first == b'.') {
+        return ScalarType::Str;
+    }
+    if let Some(hex) = value.strip_prefix("0x") {
+        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return match i64::from_str_radix(hex, 16) {
+                Ok(n) => ScalarType::Int(n),
+                Err(_) => ScalarType::Float(parse_big_radix(hex, 16)),
+            };
+        }
+        return ScalarType::Str;
+    }
+    if let Some(oct) = value.strip_prefix("0o") {
+        if !oct.is_empty() && oct.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            return match i64::from_str_radix(oct, 8) {
+                Ok(n) => ScalarType::Int(n),
+                Err(_) => ScalarType::Float(parse_big_radix(oct, 8)),
+            };
+        }
+        return ScalarType::Str;
+    }
+    let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return match value.parse::<i64>() {
+            Ok(n) => ScalarType::Int(n),
+            Err(_) => value
+                .parse::<f64>()
+                .map_or(ScalarType::Str, ScalarType::Float),
+        };
+    }
+    if is_core_float(digits) {
+        return value
+            .parse::<f64>()
+            .map_or(ScalarType::Str, ScalarType::Float);
+    }
+    ScalarType::Str
+}
+
+fn parse_big_radix(digits: &str, radix: u32) -> f64 {
+    digits.chars().fold(0.0, |acc, c| {
+        acc * f64::from(radix) + f64::from(c.to_digit(radix).unwrap_or(0))
+    })
+}
+
+/// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?` without the sign.
+fn is_core_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let int_start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let int_digits = i - int_start;
+    let mut frac_digits = 0;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let f = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        frac_digits = i - f;
+    }
+    if int_digits == 0 && frac_digits == 0 {
+        return false;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+            i += 1;
+        }
+        let e = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == e {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Maps the parser's character-based markers to [`Pos`] with byte offsets.
+pub struct LineIndex<'a> {
+    text: &'a str,
+    ascii: bool,
+    /// Byte offset of the start of each line (line 1 at index 0).
+    line_starts: Vec<u32>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(text: &'a str) -> LineIndex<'a> {
+        let ascii = text.is_ascii();
+        let mut line_starts = Vec::with_capacity(text.len() / 32 + 1);
+        line_starts.push(0);
+        for (i, b) in text.bytes().enumerate() {
+            if b == b'\n' {
+                line_starts.push(to_u32(i + 1));
+            }
+        }
+        LineIndex {
+            text,
+            ascii,
+            line_starts,
+        }
+    }
+
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
+    /// Position from a 1-based line and 0-based character column.
+    pub fn pos(&self, line: usize, col0: usize) -> Pos {
+        let line = line.max(1);
+        let start = self
+            .line_starts
+            .get(line - 1)
+            .copied()
+            .unwrap_or_else(|| to_u32(self.text.len())) as usize;
+        let offset = if self.ascii {
+            start + col0
+        } else {
+            let rest = self.text.get(start..).unwrap_or("");
+            start + rest.char_indices().nth(col0).map_or(rest.len(), |(i, _)| i)
+        };
+        Pos {
+            line: to_u32(line),
+            col: to_u32(col0 + 1),
+            offset: to_u32(offset.min(self.text.len())),
+        }
+    }
+
+    /// Position of a byte offset.
+    pub fn pos_of_offset(&self, offset: usize) -> Pos {
+        let offset = offset.min(self.text.len());
+        let line_idx = match self.line_starts.binary_search(&to_u32(offset)) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        };
+        let start = self.line_starts.get(line_idx).copied().unwrap_or(0) as usize;
+        let col = if self.ascii {
+            offset - start
+        } else {
+            self.text
+                .get(start..offset)
+                .map_or(offset - start, |s| s.chars().count())
+        };
+        Pos {
+            line: to_u32(line_idx + 1),
+            col: to_u32(col + 1),
+            offset: to_u32(offset),
+        }
+    }
+
+    fn marker(&self, m: &saphyr_parser::Marker) -> Pos {
+        self.pos(m.line(), m.col())
+    }
+}
+
+pub(crate) fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The result of decoding and parsing one file.
+pub struct Parsed {
+    /// The text the positions refer to (lossily decoded when the input was not UTF-8).
+    pub text: String,
+    /// The document's root node; `None` when the file is empty or unreadable.
+    pub root: Option<Node>,
+}
+
+/// Decodes `bytes` (size limit, UTF-8 with lossy fallback, BOM) and parses one YAML document.
+pub fn parse_bytes(bytes: &[u8], diags: &mut Vec<Diagnostic>) -> Parsed {
+    if bytes.len() > MAX_FILE_SIZE {
+        diags.push(Diagnostic::error(
+            "syntax-check",
+            Span::point(Pos {
+                line: 1,
+                col: 1,
+                offset: 0,
+            }),
+            format!(
+                "file is too large: {} bytes, the limit is {} bytes",
+                bytes.len(),
+                MAX_FILE_SIZE
+            ),
+        ));
+        return Parsed {
+            text: String::new(),
+            root: None,
+        };
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(err) => {
+            let valid = err.valid_up_to();
+            let lossy = String::from_utf8_lossy(bytes).into_owned();
+            let pos = LineIndex::new(&lossy).pos_of_offset(valid);
+            diags.push(Diagnostic::error(
+                "syntax-check",
+                Span::point(pos),
+                format!("invalid UTF-8 byte sequence at byte offset {valid}"),
+            ));
+            lossy
+        }
+    };
+    let root = parse(&text, diags);
+    Parsed { text, root }
+}
+
+/// Parses one YAML document from `text`. Errors are appended to `diags`; the tree built so far
+/// is returned.
+pub fn parse(text: &str, diags: &mut Vec<Diagnostic>) -> Option<Node> {
+    let index = LineIndex::new(text);
+    let mut builder = Builder {
+        index: &index,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        alias_budget: MAX_ALIAS_NODES,
+        root: None,
+        documents: 0,
+        diags,
+    };
+    let mut parser = Parser::new_from_str(text);
+    loop {
+        match parser.next_event() {
+            None => break,
+            Some(Err(err)) => {
+                builder.scan_error(&err);
+                break;
+            }
+            Some(Ok((event, span))) => match builder.event(event, span) {
+                Flow::Continue => {}
+                Flow::Stop => break,
+            },
+        }
+    }
+    // An error mid-document leaves containers open: close them so the partial tree is usable.
+    while !builder.stack.is_empty() {
+        builder.close(None);
+    }
+    builder.root
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+enum Open {
+    Seq {
+        items: Vec<Node>,
+        start: Pos,
+        anchor: usize,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        pending_key: Option<Node>,
+        start: Pos,
+        anchor: usize,
+    },
+}
+
+struct Builder<'a, 'd> {
+    index: &'a LineIndex<'a>,
+    stack: Vec<Open>,
+    /// Anchor id -> (node, number of nodes in it).
+    anchors: HashMap<usize, (Node, usize)>,
+    alias_budget: usize,
+    root: Option<Node>,
+    documents: usize,
+    diags: &'d mut Vec<Diagnostic>,
+}
+
+impl Builder<'_, '_> {
+    fn error(&mut self, span: Span, message: String) {
+        self.diags
+            .push(Diagnostic::error("syntax-check", span, message));
+    }
+
+    fn scan_error(&mut self, err: &ScanError) {
+        let pos = self.index.marker(err.marker());
+        self.error(
+            Span::point(pos),
+            format!("could not parse as YAML: {}", err.info()),
+        );
+    }
+
+    fn event(&mut self, event: Event<'_>, span: saphyr_parser::Span) -> Flow {
+        let start = self.index.marker(&span.start);
+        match event {
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
+            Event::DocumentStart(_) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    self.error(
+                        Span::point(start),
+                        "multiple YAML documents in one file are not supported".to_owned(),
+                    );
+                    return Flow::Stop;
+                }
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                let end = self.index.marker(&span.end);
+                let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix).into_boxed_str());
+                let tag = tag.map(|t| match t.as_ref() {
+                    t2 if t2.starts_with("!!") => {
+                        format!("tag:yaml.org,2002:{}", &t2[2..]).into_boxed_str()
+                    }
+                    _ => t,
+                });
+                let node = Node {
+                    kind: NodeKind::Scalar {
+                        value: cow_into_string(value),
+                        style: ScalarStyle::from_saphyr(style),
+                        tag,
+                    },
+                    span: Span::new(start, end),
+                };
+                if anchor > 0 {
+                    self.anchors.insert(anchor, (node.clone(), 1));
+                }
+                return self.push(node);
+            }
+            Event::Alias(id) => {
+                let Some((node, size)) = self.anchors.get(&id) else {
+                    self.error(
+                        Span::point(start),
+                        "alias refers to an unknown anchor".to_owned(),
+                    );
+                    return Flow::Stop;
+                };
+                if *size > self.alias_budget {
+                    self.error(
+                        Span::point(start),
+                        format!(
+                            "too many nodes produced by YAML aliases (limit {MAX_ALIAS_NODES}); \
+                             is this an alias bomb?"
+                        ),
+                    );
+                    return Flow::Stop;
+                }
+                self.alias_budget -= *size;
+                let mut node = node.clone();
+                // The copy keeps the anchored node's inner spans; the alias itself is where the
+                // copy is used.
+                let end = self.index.marker(&span.end);
+                node.span = Span::new(start, end);
+                return self.push(node);
+            }
+            Event::SequenceStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    self.error(
+                        Span::point(start),
+                        format!("YAML nesting is too deep (limit {MAX_DEPTH} levels)"),
+                    );
+                    return Flow::Stop;
+                }
+                self.stack.push(Open::Seq {
+                    items: Vec::new(),
+                    start,
+                    anchor,
+                });
+            }
+            Event::MappingStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    self.error(
+                        Span::point(start),
+                        format!("YAML nesting is too deep (limit {MAX_DEPTH} levels)"),
+                    );
+                    return Flow::Stop;
+                }
+                self.stack.push(Open::Map {
+                    entries: Vec::new(),
+                    pending_key: None,
+                    start,
+                    anchor,
+                });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let end = self.index.marker(&span.end);
+                return self.close(Some(end));
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Pops the innermost open container and attaches it to its parent.
+    fn close(&mut self, end: Option<Pos>) -> Flow {
+        let Some(open) = self.stack.pop() else {
+            return Flow::Continue;
+        };
+        let node = match open {
+            Open::Seq {
+                items,
+                start,
+                anchor,
+            } => {
+                let end = collection_end(end, start, items.last().map(|n| n.span.end));
+                (
+                    Node {
+                        kind: NodeKind::Seq(items),
+                        span: Span::new(start, end),
+                    },
+                    anchor,
+                )
+            }
+            Open::Map {
+                mut entries,
+                pending_key,
+                start,
+                anchor,
+            } => {
+                if let Some(key) = pending_key {
+                    // Unfinished entry after an error: keep the key with a null value.
+                    let span = Span::point(key.span.end);
+                    entries.push((key, null_node(span)));
+                }
+                self.check_duplicates(&entries);
+                let end = collection_end(end, start, entries.last().map(|(_, v)| v.span.end));
+                (
+                    Node {
+                        kind: NodeKind::Map(entries),
+                        span: Span::new(start, end),
+                    },
+                    anchor,
+                )
+            }
+        };
+        let (node, anchor) = node;
+        if anchor > 0 {
+            let size = count_nodes(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        self.push(node)
+    }
+
+    fn push(&mut self, node: Node) -> Flow {
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(node);
+                }
+            }
+            Some(Open::Seq { items, .. }) => items.push(node),
+            Some(Open::Map {
+                entries,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
+                None => *pending_key = Some(node),
+                Some(key) => entries.push((key, node)),
+            },
+        }
+        Flow::Continue
+    }
+
+    fn check_duplicates(&mut self, entries: &[(Node, Node)]) {
+        let report = |diags: &mut Vec<Diagnostic>, first: &Node, second: &Node, key: &str| {
+            diags.push(Diagnostic::error(
+                "syntax-check",
+                second.span,
+                format!(
+                    "key \"{key}\" is duplicated in mapping. previously defined at line:{},col:{}",
+                    first.span.start.line, first.span.start.col
+                ),
+            ));
+        };
+        if entries.len() <= 16 {
+            for (i, (key, _)) in entries.iter().enumerate() {
+                let Some(name) = key.as_scalar() else {
+                    continue;
+                };
+                if let Some((first, _)) = entries[..i]
+                    .iter()
+                    .find(|(k, _)| k.as_scalar() == Some(name))
+                {
+                    report(self.diags, first, key, name);
+                }
+            }
+        } else {
+            let mut seen: HashMap<&str, &Node> = HashMap::with_capacity(entries.len());
+            for (key, _) in entries {
+                let Some(name) = key.as_scalar() else {
+                    continue;
+                };
+                if let Some(first) = seen.get(name) {
+                    report(self.diags, first, key, name);
+                } else {
+                    seen.insert(name, key);
+                }
+            }
+        }
+    }
+}
+
+fn collection_end(end: Option<Pos>, start: Pos, last_child: Option<Pos>) -> Pos {
+    // Block collections end with an empty span at the next token; prefer the last child's end.
+    match (end, last_child) {
+        (_, Some(child)) => child,
+        (Some(end), None) => end.max(start),
+        (None, None) => start,
+    }
+}
+
+fn null_node(span: Span) -> Node {
+    Node {
+        kind: NodeKind::Scalar {
+            value: String::new(),
+            style: ScalarStyle::Plain,
+            tag: None,
+        },
+        span,
+    }
+}
+
+fn cow_into_string(value: Cow<'_, str>) -> String {
+    value.into_owned()
+}
+
+fn count_nodes(node: &Node) -> usize {
+    let mut count = 0usize;
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        count = count.saturating_add(1);
+        match &n.kind {
+            NodeKind::Scalar { .. } => {}
+            NodeKind::Seq(items) => stack.extend(items.iter()),
+            NodeKind::Map(entries) => {
+                for (k, v) in entries {
+                    stack.push(k);
+                    stack.push(v);
+                }
+            }
+        }
+    }
+    count
+}
