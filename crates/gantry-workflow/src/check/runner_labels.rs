@@ -1,0 +1,115 @@
+//! Runner labels: the GitHub-hosted runner images and the labels self-hosted runners carry.
+//!
+//! Invariant: comparisons are case-insensitive, as GitHub matches labels. A label missing from
+//! these lists is not an error (a self-hosted runner may define any label); the check warns.
+//! Tests are at the bottom.
+
+/// Labels of GitHub-hosted runners.
+pub const GITHUB_HOSTED: &[&str] = &[
+    "ubuntu-latest",
+    "ubuntu-latest-4-cores",
+    "ubuntu-latest-8-cores",
+    "ubuntu-latest-16-cores",
+    "ubuntu-slim",
+    "ubuntu-24.04",
+    "ubuntu-24.04-arm",
+    "ubuntu-22.04",
+    "ubuntu-22.04-arm",
+    "ubuntu-20.04",
+    "windows-latest",
+    "windows-latest-8-cores",
+    "windows-2025",
+    "windows-2022",
+    "windows-2019",
+    "windows-11-arm",
+    "macos-latest",
+    "macos-latest-xl",
+    "macos-latest-xlarge",
+    "macos-latest-large",
+    "macos-26",
+    "macos-26-xlarge",
+    "macos-26-large",
+    "macos-15",
+    "macos-15-xlarge",
+    "macos-15-large",
+    "macos-15-intel",
+    "macos-14",
+    "macos-14-xl",
+    "macos-14-xlarge",
+    "macos-14-large",
+    "macos-13",
+    "macos-13-xl",
+    "macos-13-xlarge",
+    "macos-13-large",
+];
+
+/// Labels every self-hosted runner gets by default.
+pub const SELF_HOSTED: &[&str] = &[
+    "self-hosted",
+    "linux",
+    "macos",
+    "windows",
+    "x64",
+    "arm",
+    "arm64",
+];
+
+/// Whether `label` names a GitHub-hosted runner image.
+pub fn is_github_hosted(label: &str) -> bool {
+    GITHUB_HOSTED.iter().any(|l| l.eq_ignore_ascii_case(label))
+}
+
+/// Whether `label` is known, either GitHub-hosted or a default self-hosted label.
+pub fn is_known(label: &str) -> bool {
+    is_github_hosted(label) || SELF_HOSTED.iter().any(|l| l.eq_ignore_ascii_case(label))
+}
+
+/// Whether a runner with both labels cannot exist: two different GitHub-hosted images, or a
+/// GitHub-hosted image combined with an OS label of another system.
+pub fn conflicts(a: &str, b: &str) -> bool {
+    if !is_github_hosted(a) || a.eq_ignore_ascii_case(b) {
+        return false;
+    }
+    if is_github_hosted(b) {
+        return true;
+    }
+    let os_of = |l: &str| l.split('-').next().unwrap_or("").to_ascii_lowercase();
+    let os = os_of(a);
+    let os = if os == "ubuntu" {
+        "linux".to_string()
+    } else {
+        os
+    };
+    ["linux", "macos", "windows"]
+        .iter()
+        .any(|other| b.eq_ignore_ascii_case(other) && os != *other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert!(is_known("ubuntu-latest"));
+        assert!(is_known("Ubuntu-24.04"));
+        assert!(is_known("self-hosted"));
+        assert!(is_known("ARM64"));
+        assert!(!is_known("ubuntu-oldest"));
+        assert!(!is_known("macos-10.15"));
+        assert!(!is_known(""));
+        assert!(is_github_hosted("macos-14"));
+        assert!(!is_github_hosted("linux"));
+    }
+
+    #[test]
+    fn conflicting_labels() {
+        assert!(conflicts("ubuntu-latest", "windows-latest"));
+        assert!(conflicts("ubuntu-latest", "windows"));
+        assert!(conflicts("macos-latest", "linux"));
+        assert!(!conflicts("ubuntu-latest", "linux"));
+        assert!(!conflicts("ubuntu-latest", "ubuntu-latest"));
+        assert!(!conflicts("self-hosted", "linux"));
+        assert!(!conflicts("ubuntu-latest", "my-label"));
+    }
+}
