@@ -1,0 +1,413 @@
+//! Spawning one step process and reading its output.
+//!
+//! Invariant: every step runs in its own process group; a timeout or a cancellation signals the
+//! whole group (SIGINT, then SIGTERM after half the grace period, then SIGKILL), so children such as
+//! a background `sleep` die with the step. stdout and stderr are read concurrently in the calling
+//! task (no extra threads) and split into lines by [`LineSplitter`], whose buffer is bounded: a
+//! line longer than [`MAX_LINE`] is handed out in pieces, so output without newlines never grows
+//! memory. Bytes are decoded lossily; a UTF-8 sequence cut by a read is kept whole.
+//! Tests: the `tests` module below; end to end in `tests/host.rs`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The longest line handed out whole; longer lines come in pieces of at most this many bytes.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// How long output is still read after the step's main process exited while something it started
+/// keeps the pipes open.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// A piece of output: a whole line (`end_of_line`) or part of an over-long one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment {
+    pub text: String,
+    pub end_of_line: bool,
+}
+
+/// Splits a byte stream into lines with a bounded buffer.
+#[derive(Debug)]
+pub struct LineSplitter {
+    buffer: Vec<u8>,
+    limit: usize,
+}
+
+impl LineSplitter {
+    pub fn new(limit: usize) -> LineSplitter {
+        LineSplitter {
+            buffer: Vec::new(),
+            limit: limit.max(4),
+        }
+    }
+
+    /// Feeds bytes; calls `emit` for each finished line or over-long piece.
+    pub fn push(&mut self, mut bytes: &[u8], emit: &mut dyn FnMut(Fragment)) {
+        while !bytes.is_empty() {
+            match bytes.iter().position(|b| *b == b'\n') {
+                Some(nl) if self.buffer.len() + nl <= self.limit => {
+                    self.buffer.extend_from_slice(&bytes[..nl]);
+                    bytes = &bytes[nl + 1..];
+                    let mut line = std::mem::take(&mut self.buffer);
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                    emit(Fragment {
+                        text: decode(line),
+                        end_of_line: true,
+                    });
+                }
+                _ => {
+                    let room = self.limit - self.buffer.len();
+                    let take = room.min(bytes.len());
+                    self.buffer.extend_from_slice(&bytes[..take]);
+                    bytes = &bytes[take..];
+                    if self.buffer.len() >= self.limit {
+                        self.emit_piece(emit);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands out the buffer as an unfinished piece, keeping an incomplete UTF-8 sequence at its end.
+    fn emit_piece(&mut self, emit: &mut dyn FnMut(Fragment)) {
+        let keep = incomplete_utf8_tail(&self.buffer);
+        let rest = self.buffer.split_off(self.buffer.len() - keep);
+        let piece = std::mem::replace(&mut self.buffer, rest);
+        emit(Fragment {
+            text: decode(piece),
+            end_of_line: false,
+        });
+    }
+
+    /// End of stream: whatever is left is a last line.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(Fragment)) {
+        if !self.buffer.is_empty() {
+            let line = std::mem::take(&mut self.buffer);
+            emit(Fragment {
+                text: decode(line),
+                end_of_line: true,
+            });
+        }
+    }
+}
+
+fn decode(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+/// Length of a UTF-8 sequence cut off at the end of `bytes` (0 when the end is complete or invalid).
+fn incomplete_utf8_tail(bytes: &[u8]) -> usize {
+    for back in 1..=3.min(bytes.len()) {
+        let b = bytes[bytes.len() - back];
+        if b & 0xC0 == 0x80 {
+            continue;
+        }
+        let needed = if b & 0xE0 == 0xC0 {
+            2
+        } else if b & 0xF0 == 0xE0 {
+            3
+        } else if b & 0xF8 == 0xF0 {
+            4
+        } else {
+            return 0;
+        };
+        return if needed > back { back } else { 0 };
+    }
+    0
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// The complete environment (nothing is inherited beyond it).
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+}
+
+/// How a step process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessEnd {
+    /// Exit code (128 + signal number when killed by a signal).
+    Exited(i32),
+    TimedOut,
+    Cancelled,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(
+        "an error occurred trying to start process '{program}' with working directory '{cwd}'"
+    )]
+    Spawn {
+        program: PathBuf,
+        cwd: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("waiting for process '{program}' failed")]
+    Wait {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Options for one run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    pub timeout: Option<Duration>,
+    /// Time between SIGINT and SIGKILL when stopping the group.
+    pub kill_grace: Duration,
+}
+
+/// Runs the process to completion, handing each output fragment to `on_output` as it arrives.
+/// Returns how it ended and the process group id (the caller may kill stragglers at job end).
+pub async fn run_process(
+    spec: &ProcessSpec,
+    limits: RunLimits,
+    cancel: &CancellationToken,
+    on_output: &mut dyn FnMut(Stream, Fragment),
+) -> Result<(ProcessEnd, i32), ProcessError> {
+    let mut command = tokio::process::Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|source| ProcessError::Spawn {
+        program: spec.program.clone(),
+        cwd: spec.cwd.clone(),
+        source,
+    })?;
+    // A spawned child always has a pid until it is waited for.
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let mut out_lines = LineSplitter::new(MAX_LINE);
+    let mut err_lines = LineSplitter::new(MAX_LINE);
+    let mut out_buf = vec![0u8; 32 * 1024];
+    let mut err_buf = vec![0u8; 32 * 1024];
+
+    let started = Instant::now();
+    let timeout_at = limits.timeout.map(|t| started + t);
+    let mut stop_reason: Option<ProcessEnd> = None;
+    // Next escalation step of the stop sequence and when it is due.
+    let mut next_signal: Option<(Signal, Instant)> = None;
+    let mut exit_code: Option<i32> = None;
+    let mut drain_until: Option<Instant> = None;
+
+    loop {
+        if stdout.is_none() && stderr.is_none() && exit_code.is_some() {
+            break;
+        }
+        let deadline = [
+            timeout_at.filter(|_| stop_reason.is_none()),
+            next_signal.map(|(_, at)| at),
+            drain_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        tokio::select! {
+            read = async { match stdout.as_mut() { Some(s) => s.read(&mut out_buf).await, None => std::future::pending().await } }, if stdout.is_some() => {
+                match read {
+                    Ok(n) if n > 0 => out_lines.push(&out_buf[..n], &mut |f| on_output(Stream::Stdout, f)),
+                    _ => {
+                        out_lines.finish(&mut |f| on_output(Stream::Stdout, f));
+                        stdout = None;
+                    }
+                }
+            }
+            read = async { match stderr.as_mut() { Some(s) => s.read(&mut err_buf).await, None => std::future::pending().await } }, if stderr.is_some() => {
+                match read {
+                    Ok(n) if n > 0 => err_lines.push(&err_buf[..n], &mut |f| on_output(Stream::Stderr, f)),
+                    _ => {
+                        err_lines.finish(&mut |f| on_output(Stream::Stderr, f));
+                        stderr = None;
+                    }
+                }
+            }
+            status = child.wait(), if exit_code.is_none() => {
+                let status = status.map_err(|source| ProcessError::Wait { program: spec.program.clone(), source })?;
+                exit_code = Some(exit_code_of(status));
+                if stop_reason.is_some() {
+                    // The step is being stopped: nothing it started may outlive it.
+                    signal_group(pgid, Signal::SIGKILL);
+                    next_signal = None;
+                }
+                drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
+            }
+            _ = cancel.cancelled(), if stop_reason.is_none() => {
+                stop_reason = Some(ProcessEnd::Cancelled);
+                next_signal = begin_stop(pgid, limits.kill_grace);
+            }
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                let now = Instant::now();
+                if stop_reason.is_none() && timeout_at.is_some_and(|t| t <= now) {
+                    stop_reason = Some(ProcessEnd::TimedOut);
+                    next_signal = begin_stop(pgid, limits.kill_grace);
+                }
+                if let Some((signal, at)) = next_signal {
+                    if at <= now {
+                        signal_group(pgid, signal);
+                        next_signal = (signal == Signal::SIGTERM)
+                            .then(|| (Signal::SIGKILL, now + limits.kill_grace / 2));
+                    }
+                }
+                if drain_until.is_some_and(|d| d <= now) {
+                    // Something the step started still holds the pipes: stop reading.
+                    out_lines.finish(&mut |f| on_output(Stream::Stdout, f));
+                    err_lines.finish(&mut |f| on_output(Stream::Stderr, f));
+                    stdout = None;
+                    stderr = None;
+                }
+            }
+        }
+    }
+    let end = match (stop_reason, exit_code) {
+        (Some(reason), _) => reason,
+        (None, Some(code)) => ProcessEnd::Exited(code),
+        // The loop only ends once the exit code is known.
+        (None, None) => ProcessEnd::Exited(-1),
+    };
+    Ok((end, pgid))
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn begin_stop(pgid: i32, grace: Duration) -> Option<(Signal, Instant)> {
+    signal_group(pgid, Signal::SIGINT);
+    Some((Signal::SIGTERM, Instant::now() + grace / 2))
+}
+
+/// Sends `signal` to the process group (ignoring a group that is already gone).
+pub fn signal_group(pgid: i32, signal: Signal) {
+    if pgid > 0 {
+        let _ = killpg(Pid::from_raw(pgid), signal);
+    }
+}
+
+fn exit_code_of(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(limit: usize, chunks: &[&[u8]]) -> Vec<(String, bool)> {
+        let mut s = LineSplitter::new(limit);
+        let mut out = Vec::new();
+        for c in chunks {
+            s.push(c, &mut |f| out.push((f.text, f.end_of_line)));
+        }
+        s.finish(&mut |f| out.push((f.text, f.end_of_line)));
+        out
+    }
+
+    fn l(s: &str, eol: bool) -> (String, bool) {
+        (s.to_owned(), eol)
+    }
+
+    #[test]
+    fn splits_lines() {
+        assert_eq!(split(100, &[b"a\nb\n"]), vec![l("a", true), l("b", true)]);
+        assert_eq!(
+            split(100, &[b"a", b"b\nc"]),
+            vec![l("ab", true), l("c", true)]
+        );
+        assert_eq!(split(100, &[b"crlf\r\n"]), vec![l("crlf", true)]);
+        assert_eq!(split(100, &[b"\n\n"]), vec![l("", true), l("", true)]);
+        assert!(split(100, &[b""]).is_empty());
+    }
+
+    #[test]
+    fn cuts_long_lines() {
+        assert_eq!(
+            split(4, &[b"abcdefghij\nxy\n"]),
+            vec![
+                l("abcd", false),
+                l("efgh", false),
+                l("ij", true),
+                l("xy", true)
+            ]
+        );
+        assert_eq!(split(4, &[b"abcd\n"]), vec![l("abcd", true)]);
+    }
+
+    #[test]
+    fn keeps_utf8_sequences_whole() {
+        let text = "aé€😀".as_bytes();
+        for cut in 0..text.len() {
+            let got = split(100, &[&text[..cut], &text[cut..]]);
+            assert_eq!(got, vec![l("aé€😀", true)], "cut {cut}");
+        }
+        // A piece boundary inside a 4-byte sequence keeps the sequence for the next piece.
+        assert_eq!(
+            split(4, &["ab😀".as_bytes()]),
+            vec![l("ab", false), l("😀", false)]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_lossy() {
+        assert_eq!(split(100, &[b"a\xffb\n"]), vec![l("a\u{fffd}b", true)]);
+    }
+
+    #[test]
+    fn bounded_memory_for_endless_line() {
+        let mut s = LineSplitter::new(1024);
+        let chunk = vec![b'x'; 4096];
+        let mut pieces = 0;
+        for _ in 0..256 {
+            s.push(&chunk, &mut |f| {
+                assert!(f.text.len() <= 1024);
+                pieces += 1;
+            });
+            assert!(s.buffer.len() <= 1024);
+        }
+        assert_eq!(pieces, 1024);
+    }
+
+    #[test]
+    fn utf8_tail() {
+        assert_eq!(incomplete_utf8_tail(b"abc"), 0);
+        assert_eq!(incomplete_utf8_tail(&"é".as_bytes()[..1]), 1);
+        assert_eq!(incomplete_utf8_tail(&"€".as_bytes()[..2]), 2);
+        assert_eq!(incomplete_utf8_tail("€".as_bytes()), 0);
+        assert_eq!(incomplete_utf8_tail(&"😀".as_bytes()[..3]), 3);
+    }
+}
