@@ -85,3 +85,57 @@ impl Expr {
         }
     }
 }
+
+/// Canonical source form (used in messages that quote the expression): literals as written in
+/// expression syntax, comparisons and logical chains parenthesised, function names as written.
+impl std::fmt::Display for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            ExprKind::Null => f.write_str("null"),
+            ExprKind::Bool(b) => write!(f, "{b}"),
+            ExprKind::Number(n) => f.write_str(&crate::json::js_number_to_string(*n)),
+            ExprKind::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
+            ExprKind::NamedValue(name) => f.write_str(name),
+            ExprKind::Property(obj, name) => write!(f, "{obj}.{name}"),
+            ExprKind::Index(obj, index) => write!(f, "{obj}[{index}]"),
+            ExprKind::Star(obj) => write!(f, "{obj}.*"),
+            ExprKind::Not(operand) => write!(f, "!{operand}"),
+            ExprKind::Compare(op, left, right) => {
+                let op = match op {
+                    CompareOp::Equal => "==",
+                    CompareOp::NotEqual => "!=",
+                    CompareOp::Less => "<",
+                    CompareOp::LessEqual => "<=",
+                    CompareOp::Greater => ">",
+                    CompareOp::GreaterEqual => ">=",
+                };
+                write!(f, "({left} {op} {right})")
+            }
+            ExprKind::And(items) | ExprKind::Or(items) => {
+                let op = if matches!(self.kind, ExprKind::And(_)) {
+                    " && "
+                } else {
+                    " || "
+                };
+                f.write_str("(")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(op)?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str(")")
+            }
+            ExprKind::Call { name, args } => {
+                write!(f, "{name}(")?;
+                for (i, arg) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{arg}")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}

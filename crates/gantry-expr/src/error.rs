@@ -17,7 +17,7 @@ pub enum ErrorKind {
 
 /// A lexing, parsing or evaluation error.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{message}. Located at position {} within expression: {expression}", self.position())]
+#[error("{}", self.render())]
 pub struct Error {
     pub kind: ErrorKind,
     /// GitHub's message without the location suffix, e.g. `Unexpected symbol: '2'`.
@@ -38,10 +38,31 @@ impl Error {
         }
     }
 
-    /// 1-based character (not byte) position of the start of `span` in `expression`.
+    /// 1-based position of the start of `span` in `expression`, counted in UTF-16 units as GitHub
+    /// counts it (equal to the character position for text without astral characters).
     pub fn position(&self) -> usize {
         let start = (self.span.start as usize).min(self.expression.len());
         let prefix = self.expression.get(..start).unwrap_or(&self.expression);
-        prefix.chars().count() + 1
+        prefix.encode_utf16().count() + 1
+    }
+
+    /// Attaches the source text (evaluation errors are created without it).
+    pub fn with_expression(mut self, expression: &str) -> Error {
+        expression.clone_into(&mut self.expression);
+        self
+    }
+
+    /// `<message>. Located at position <n> within expression: <expression>`, or just the message
+    /// when the source text is unknown.
+    pub fn render(&self) -> String {
+        if self.expression.is_empty() && self.kind == ErrorKind::Evaluation {
+            return self.message.clone();
+        }
+        format!(
+            "{}. Located at position {} within expression: {}",
+            self.message,
+            self.position(),
+            self.expression
+        )
     }
 }

@@ -5,8 +5,10 @@
 //! Tests: `tests/unit.rs`, `tests/languageservices.rs`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
-use crate::ast::Expr;
+use crate::ast::{CompareOp, Expr, ExprKind};
+use crate::coerce;
 use crate::error::{Error, ErrorKind};
 use crate::value::{Map, Value};
 
@@ -84,13 +86,252 @@ impl Host for NoHost {
     }
 }
 
-/// Evaluates `expr`. `source` for error messages is reconstructed from spans where possible.
+/// GitHub's cap on the memory an evaluation may hold in intermediate results (1 MiB).
+pub const MAX_MEMORY: usize = 1024 * 1024;
+
+/// Evaluates `expr`. Errors carry the span of the failing node; their `expression` text is empty
+/// (attach it with [`Error::with_expression`] when the source is at hand).
 pub fn evaluate(expr: &Expr, contexts: &dyn Contexts, host: &dyn Host) -> Result<Value, Error> {
-    let _ = (contexts, host);
-    Err(Error::new(
-        ErrorKind::Evaluation,
-        "evaluator not available",
-        expr.span,
-        "",
-    ))
+    let mut evaluator = Evaluator {
+        contexts,
+        host,
+        memory: Memory::default(),
+        root: expr,
+    };
+    evaluator.eval(expr, 0).map(|e| e.value)
+}
+
+/// A value plus whether it is a filtered array (the result of `.*` / `[*]`): property and index
+/// steps on a filtered array apply to each element.
+pub(crate) struct Evaluated {
+    pub(crate) value: Value,
+    pub(crate) filtered: bool,
+}
+
+impl Evaluated {
+    fn plain(value: Value) -> Evaluated {
+        Evaluated {
+            value,
+            filtered: false,
+        }
+    }
+
+    fn filtered(items: Vec<Value>) -> Evaluated {
+        Evaluated {
+            value: Value::Array(Arc::new(items)),
+            filtered: true,
+        }
+    }
+}
+
+/// Bytes held by results at each tree depth, as GitHub accounts them: when a node finishes, the
+/// results of its children (deeper levels) are released and its own result is added.
+struct Memory {
+    depths: [usize; MEMORY_LEVELS],
+    max_active: usize,
+    total: usize,
+}
+
+const MEMORY_LEVELS: usize = 64;
+
+impl Default for Memory {
+    fn default() -> Memory {
+        Memory {
+            depths: [0; MEMORY_LEVELS],
+            max_active: 0,
+            total: 0,
+        }
+    }
+}
+
+impl Memory {
+    /// Returns false when the cap is exceeded.
+    fn complete(&mut self, depth: usize, bytes: usize) -> bool {
+        let depth = depth.min(MEMORY_LEVELS - 1);
+        while self.max_active > depth {
+            self.total -= self.depths[self.max_active];
+            self.depths[self.max_active] = 0;
+            self.max_active -= 1;
+        }
+        self.max_active = depth;
+        self.depths[depth] += bytes;
+        self.total += bytes;
+        self.total <= MAX_MEMORY
+    }
+}
+
+/// GitHub's estimate: strings 26 bytes plus 2 per UTF-16 unit, anything else 24.
+fn result_bytes(value: &Value) -> usize {
+    match value {
+        Value::String(s) => 26 + 2 * s.len(),
+        _ => 24,
+    }
+}
+
+struct Evaluator<'a> {
+    contexts: &'a dyn Contexts,
+    host: &'a dyn Host,
+    memory: Memory,
+    root: &'a Expr,
+}
+
+/// What an index step selects.
+enum Selector<'v> {
+    Star,
+    Key {
+        key: Option<std::borrow::Cow<'v, str>>,
+        position: Option<usize>,
+    },
+}
+
+impl<'a> Evaluator<'a> {
+    fn error(&self, expr: &Expr, message: impl Into<String>) -> Error {
+        Error {
+            kind: ErrorKind::Evaluation,
+            message: message.into(),
+            span: expr.span,
+            expression: String::new(),
+        }
+    }
+
+    fn eval(&mut self, expr: &Expr, depth: usize) -> Result<Evaluated, Error> {
+        let result = self.eval_node(expr, depth)?;
+        if !self.memory.complete(depth, result_bytes(&result.value)) {
+            return Err(self.error(
+                expr,
+                format!(
+                    "The maximum allowed memory size was exceeded while evaluating the following expression: {}",
+                    self.root
+                ),
+            ));
+        }
+        Ok(result)
+    }
+
+    fn eval_node(&mut self, expr: &Expr, depth: usize) -> Result<Evaluated, Error> {
+        let child = depth + 1;
+        Ok(match &expr.kind {
+            ExprKind::Null => Evaluated::plain(Value::Null),
+            ExprKind::Bool(b) => Evaluated::plain(Value::Bool(*b)),
+            ExprKind::Number(n) => Evaluated::plain(Value::Number(*n)),
+            ExprKind::String(s) => Evaluated::plain(Value::String(s.clone())),
+            ExprKind::NamedValue(name) => {
+                Evaluated::plain(self.contexts.named_value(name).unwrap_or(Value::Null))
+            }
+            ExprKind::Property(obj, name) => {
+                let obj = self.eval(obj, child)?;
+                index(
+                    &obj,
+                    Selector::Key {
+                        key: Some(std::borrow::Cow::Borrowed(name)),
+                        position: None,
+                    },
+                )
+            }
+            ExprKind::Index(obj, idx) => {
+                let obj = self.eval(obj, child)?;
+                let idx = self.eval(idx, child)?.value;
+                let key = idx.is_primitive().then(|| idx.coerce_str());
+                let number = idx.to_number();
+                let position = (number.is_finite() && number >= 0.0).then(|| {
+                    // Saturating float-to-int cast: huge indexes simply miss.
+                    number.floor() as usize
+                });
+                index(&obj, Selector::Key { key, position })
+            }
+            ExprKind::Star(obj) => {
+                let obj = self.eval(obj, child)?;
+                index(&obj, Selector::Star)
+            }
+            ExprKind::Not(operand) => {
+                let v = self.eval(operand, child)?.value;
+                Evaluated::plain(Value::Bool(!v.is_truthy()))
+            }
+            ExprKind::Compare(op, left, right) => {
+                let l = self.eval(left, child)?.value;
+                let r = self.eval(right, child)?.value;
+                let b = match op {
+                    CompareOp::Equal => coerce::equals(&l, &r),
+                    CompareOp::NotEqual => !coerce::equals(&l, &r),
+                    CompareOp::Greater => coerce::greater_than(&l, &r),
+                    CompareOp::GreaterEqual => {
+                        coerce::equals(&l, &r) || coerce::greater_than(&l, &r)
+                    }
+                    CompareOp::Less => coerce::less_than(&l, &r),
+                    CompareOp::LessEqual => coerce::equals(&l, &r) || coerce::less_than(&l, &r),
+                };
+                Evaluated::plain(Value::Bool(b))
+            }
+            ExprKind::And(items) | ExprKind::Or(items) => {
+                let is_and = matches!(expr.kind, ExprKind::And(_));
+                let mut last = Evaluated::plain(Value::Null);
+                for item in items {
+                    last = self.eval(item, child)?;
+                    if last.value.is_truthy() != is_and {
+                        break;
+                    }
+                }
+                last
+            }
+            ExprKind::Call { name, args } => {
+                let mut values = Vec::with_capacity(args.len());
+                for arg in args {
+                    values.push(self.eval(arg, child)?);
+                }
+                crate::functions::call(name, values, self.host)
+                    .map_err(|message| self.error(expr, message))?
+            }
+        })
+    }
+}
+
+fn index(obj: &Evaluated, selector: Selector<'_>) -> Evaluated {
+    match (&obj.value, obj.filtered) {
+        (Value::Array(items), true) => {
+            let mut out = Vec::new();
+            for item in items.iter() {
+                match (item, &selector) {
+                    (Value::Object(map), Selector::Star) => out.extend(map.values().cloned()),
+                    (Value::Array(inner), Selector::Star) => out.extend(inner.iter().cloned()),
+                    (Value::Object(map), Selector::Key { key: Some(key), .. }) => {
+                        if let Some(v) = map.get(key) {
+                            out.push(v.clone());
+                        }
+                    }
+                    (
+                        Value::Array(inner),
+                        Selector::Key {
+                            position: Some(i), ..
+                        },
+                    ) => {
+                        if let Some(v) = inner.get(*i) {
+                            out.push(v.clone());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Evaluated::filtered(out)
+        }
+        (Value::Array(items), false) => match selector {
+            Selector::Star => Evaluated::filtered(items.to_vec()),
+            Selector::Key { position, .. } => Evaluated::plain(
+                position
+                    .and_then(|i| items.get(i))
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            ),
+        },
+        (Value::Object(map), _) => match selector {
+            Selector::Star => Evaluated::filtered(map.values().cloned().collect()),
+            Selector::Key { key, .. } => Evaluated::plain(
+                key.and_then(|k| map.get(&k).cloned())
+                    .unwrap_or(Value::Null),
+            ),
+        },
+        _ => match selector {
+            Selector::Star => Evaluated::filtered(Vec::new()),
+            Selector::Key { .. } => Evaluated::plain(Value::Null),
+        },
+    }
 }

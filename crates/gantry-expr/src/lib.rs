@@ -10,6 +10,7 @@
 //! actions/languageservices and actionlint, unit tests, bad input) and `benches/eval.rs`.
 
 mod ast;
+mod coerce;
 mod error;
 mod eval;
 mod functions;
@@ -23,8 +24,8 @@ mod value;
 
 pub use ast::{CompareOp, Expr, ExprKind};
 pub use error::{Error, ErrorKind};
-pub use eval::{evaluate, Contexts, Host, NoHost, StatusFunction};
-pub use functions::function_arity;
+pub use eval::{evaluate, Contexts, Host, NoHost, StatusFunction, MAX_MEMORY};
+pub use functions::{function_arity, function_name};
 pub use lexer::lex;
 pub use parser::{parse, parse_with, ParseOptions, MAX_DEPTH, MAX_LENGTH};
 pub use span::Span;

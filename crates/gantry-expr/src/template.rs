@@ -4,7 +4,7 @@
 //! expression part keeps the span of its whole `${{ ... }}` in the template, and errors point into
 //! the template text. Tests: `tests/unit.rs` (template section).
 
-use crate::ast::Expr;
+use crate::ast::{Expr, ExprKind};
 use crate::error::{Error, ErrorKind};
 use crate::eval::{Contexts, Host};
 use crate::parser::ParseOptions;
@@ -50,13 +50,94 @@ pub fn parse_template(src: &str) -> Result<Template, Error> {
 }
 
 /// Like [`parse_template`] with named-value and function restrictions.
-pub fn parse_template_with(src: &str, _opts: &ParseOptions) -> Result<Template, Error> {
-    Err(Error::new(
-        ErrorKind::Parsing,
-        "template parser not available",
-        Span::new(0, 0),
-        src,
-    ))
+///
+/// Follows GitHub's reader: `${{` starts an expression, which ends at the first `}}` outside a
+/// single-quoted string; the text between is trimmed and must not be empty.
+pub fn parse_template_with(src: &str, opts: &ParseOptions) -> Result<Template, Error> {
+    let bytes = src.as_bytes();
+    let mut parts = Vec::new();
+    let mut literal_start = 0;
+    let mut search_from = 0;
+    while let Some(found) = src.get(search_from..).and_then(|rest| rest.find("${{")) {
+        let open = search_from + found;
+        let body_start = open + 3;
+        let mut in_string = false;
+        let mut close = None;
+        let mut i = body_start;
+        while i + 1 < bytes.len() {
+            match bytes[i] {
+                b'\'' => in_string = !in_string,
+                b'}' if !in_string && bytes[i + 1] == b'}' => {
+                    close = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        let Some(close) = close else {
+            return Err(Error::new(
+                ErrorKind::Parsing,
+                "The expression is not closed. An unescaped ${{ sequence was found, but the closing }} sequence was not found",
+                Span::new(open, src.len()),
+                src,
+            ));
+        };
+        // `open`, `body_start` and `close` sit next to ASCII bytes, so they are char boundaries.
+        let raw_body = &src[body_start..close];
+        let trimmed = raw_body.trim_start();
+        let body_offset = body_start + (raw_body.len() - trimmed.len());
+        let body = trimmed.trim_end();
+        let whole = Span::new(open, close + 2);
+        if body.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Parsing,
+                "An expression was expected",
+                whole,
+                src,
+            ));
+        }
+        let mut expr = crate::parser::parse_with(body, opts).map_err(|e| Error {
+            span: e.span.shifted(body_offset),
+            expression: src.to_owned(),
+            ..e
+        })?;
+        shift_spans(&mut expr, body_offset);
+        if literal_start < open {
+            parts.push(TemplatePart::Literal(src[literal_start..open].to_owned()));
+        }
+        parts.push(TemplatePart::Expr { expr, span: whole });
+        literal_start = close + 2;
+        search_from = close + 2;
+    }
+    if literal_start < src.len() {
+        parts.push(TemplatePart::Literal(src[literal_start..].to_owned()));
+    }
+    Ok(Template { parts })
+}
+
+fn shift_spans(expr: &mut Expr, offset: usize) {
+    let mut stack: Vec<&mut Expr> = vec![expr];
+    while let Some(e) = stack.pop() {
+        e.span = e.span.shifted(offset);
+        match &mut e.kind {
+            ExprKind::Null
+            | ExprKind::Bool(_)
+            | ExprKind::Number(_)
+            | ExprKind::String(_)
+            | ExprKind::NamedValue(_) => {}
+            ExprKind::Property(obj, _) | ExprKind::Star(obj) | ExprKind::Not(obj) => {
+                stack.push(obj)
+            }
+            ExprKind::Index(a, b) | ExprKind::Compare(_, a, b) => {
+                stack.push(a);
+                stack.push(b);
+            }
+            ExprKind::And(items) | ExprKind::Or(items) | ExprKind::Call { args: items, .. } => {
+                stack.extend(items.iter_mut())
+            }
+        }
+    }
 }
 
 /// Evaluates each expression and concatenates (values rendered with `to_interpolated_string`).

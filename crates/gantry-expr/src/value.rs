@@ -125,6 +125,18 @@ impl Map {
         self.entries.insert(Key(key.into()), value);
     }
 
+    /// Inserts unless a key equal ignoring case is present (then the first one wins, as in
+    /// GitHub's `fromJSON`). Returns whether it inserted.
+    pub fn insert_if_absent(&mut self, key: impl Into<Arc<str>>, value: Value) -> bool {
+        match self.entries.entry(Key(key.into())) {
+            indexmap::map::Entry::Occupied(_) => false,
+            indexmap::map::Entry::Vacant(slot) => {
+                slot.insert(value);
+                true
+            }
+        }
+    }
+
     /// Case-insensitive lookup.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.entries.get(&KeyRef(key))
@@ -244,16 +256,34 @@ impl Value {
         }
     }
 
-    /// How a value renders inside a string (`"a ${{ x }} b"`, `format`, `join`): null is empty,
-    /// booleans and numbers use their expression spelling, arrays and objects their toJSON form.
+    /// How a value renders inside a string (`"a ${{ x }} b"`, `format`, `join`), GitHub's string
+    /// coercion: null is empty, booleans `true`/`false`, numbers in their shortest form with at
+    /// most 15 decimals (`Infinity`, `NaN`), arrays and objects the words `Array` and `Object`
+    /// (use `toJSON` to print their content).
     pub fn to_interpolated_string(&self) -> String {
         match self {
-            Value::Null => String::new(),
-            Value::Bool(b) => b.to_string(),
-            Value::Number(n) => crate::json::format_number(*n),
             Value::String(s) => s.to_string(),
-            Value::Array(_) | Value::Object(_) => self.to_json_pretty(),
+            other => other.coerce_str().into_owned(),
         }
+    }
+
+    /// String coercion without copying strings.
+    pub(crate) fn coerce_str(&self) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
+        match self {
+            Value::Null => Cow::Borrowed(""),
+            Value::Bool(true) => Cow::Borrowed("true"),
+            Value::Bool(false) => Cow::Borrowed("false"),
+            Value::Number(n) => Cow::Owned(crate::json::format_number(*n)),
+            Value::String(s) => Cow::Borrowed(s),
+            Value::Array(_) => Cow::Borrowed("Array"),
+            Value::Object(_) => Cow::Borrowed("Object"),
+        }
+    }
+
+    /// Null, boolean, number or string.
+    pub fn is_primitive(&self) -> bool {
+        !matches!(self, Value::Array(_) | Value::Object(_))
     }
 
     /// `toJSON`'s form: 2-space indented, `{}` / `[]` when empty, as GitHub prints it.
@@ -268,7 +298,7 @@ impl Value {
             Value::Null => 0.0,
             Value::Bool(b) => f64::from(u8::from(*b)),
             Value::Number(n) => *n,
-            Value::String(s) => crate::json::parse_number(s).unwrap_or(f64::NAN),
+            Value::String(s) => crate::json::parse_js_number(s).unwrap_or(f64::NAN),
             Value::Array(_) | Value::Object(_) => f64::NAN,
         }
     }
