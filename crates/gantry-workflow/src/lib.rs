@@ -10,9 +10,11 @@
 
 pub mod check;
 pub mod diagnostic;
+pub mod load;
 pub mod model;
 pub mod srcmap;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Pos, Severity, Span};
+pub use load::{load_action, load_workflow};
 pub use model::{Action, Job, Step, Workflow};

@@ -140,8 +140,9 @@ pub struct Condition {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConditionKind {
-    /// An expression; `source` is the byte range of its text inside `text.raw`. `expr` is `None`
-    /// when it did not parse (an `expression` diagnostic was reported) or the value is empty.
+    /// An expression; `source` is the byte range of its text inside `text.raw`, and the spans of
+    /// `expr` are byte offsets into `text.raw`. `expr` is `None` when it did not parse (an
+    /// `expression` diagnostic was reported) or the value is empty (GitHub: `success()`).
     Expression {
         source: std::ops::Range<usize>,
         expr: Option<gantry_expr::Expr>,
@@ -158,13 +159,10 @@ impl Condition {
         }
     }
 
-    /// Offset inside `text.raw` where the expression's own text starts (expression spans are
-    /// relative to it).
+    /// Where the expression's spans point: they are byte offsets into `text.raw` in every form
+    /// (bare expression or one `${{ }}`), so this is always 0.
     pub fn expr_offset(&self) -> usize {
-        match &self.kind {
-            ConditionKind::Expression { source, .. } => source.start,
-            ConditionKind::Template => 0,
-        }
+        0
     }
 }
 
@@ -268,6 +266,8 @@ pub struct Event {
     pub config: EventConfig,
 }
 
+/// Variants differ in size; a model is built once per file, so boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum EventConfig {
     /// No configuration (string/sequence form, or `push:` with a null value).
@@ -773,6 +773,7 @@ pub struct Runs {
     pub kind: RunsKind,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum RunsKind {
     Node(NodeRuns),

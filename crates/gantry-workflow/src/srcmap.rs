@@ -26,22 +26,15 @@ pub fn scalar_pos(source: &str, span: Span, style: ScalarStyle, value: &str, off
             *col += 1;
         }
     };
-    // Skip what precedes the content: the opening quote, or a block scalar's header line.
+    // Skip the opening quote of quoted scalars.
     match style {
         ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
             if let Some((_, c)) = src_chars.next() {
                 advance(c, &mut line, &mut col);
             }
         }
-        ScalarStyle::Literal | ScalarStyle::Folded => {
-            for (_, c) in src_chars.by_ref() {
-                advance(c, &mut line, &mut col);
-                if c == '\n' {
-                    break;
-                }
-            }
-        }
-        ScalarStyle::Plain => {}
+        // Block scalars start at their first content character, plain ones at the text.
+        ScalarStyle::Plain | ScalarStyle::Literal | ScalarStyle::Folded => {}
     }
     let target = offset.min(value.len());
     let prefix = value.get(..target).unwrap_or(value);

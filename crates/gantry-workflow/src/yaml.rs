@@ -17,10 +17,29 @@ use crate::diagnostic::{Diagnostic, Pos, Span};
 
 /// Inputs larger than this are refused with a diagnostic.
 pub const MAX_FILE_SIZE: usize = 10 * 1024 * 1024;
-/// Deepest nesting of sequences and mappings accepted.
-pub const MAX_DEPTH: usize = 100;
+/// Deepest nesting of sequences and mappings accepted (GitHub's limit: a collection nested
+/// inside 50 others is an error).
+pub const MAX_DEPTH: usize = 50;
 /// Total number of nodes that alias expansion may copy into the tree.
 pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// Resource limits for [`parse_bytes_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_file_size: usize,
+    pub max_depth: usize,
+    pub max_alias_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_file_size: MAX_FILE_SIZE,
+            max_depth: MAX_DEPTH,
+            max_alias_nodes: MAX_ALIAS_NODES,
+        }
+    }
+}
 
 /// How a scalar was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -336,7 +355,12 @@ pub struct Parsed {
 
 /// Decodes `bytes` (size limit, UTF-8 with lossy fallback, BOM) and parses one YAML document.
 pub fn parse_bytes(bytes: &[u8], diags: &mut Vec<Diagnostic>) -> Parsed {
-    if bytes.len() > MAX_FILE_SIZE {
+    parse_bytes_with(bytes, &Limits::default(), diags)
+}
+
+/// [`parse_bytes`] with explicit limits.
+pub fn parse_bytes_with(bytes: &[u8], limits: &Limits, diags: &mut Vec<Diagnostic>) -> Parsed {
+    if bytes.len() > limits.max_file_size {
         diags.push(Diagnostic::error(
             "syntax-check",
             Span::point(Pos {
@@ -347,7 +371,7 @@ pub fn parse_bytes(bytes: &[u8], diags: &mut Vec<Diagnostic>) -> Parsed {
             format!(
                 "file is too large: {} bytes, the limit is {} bytes",
                 bytes.len(),
-                MAX_FILE_SIZE
+                limits.max_file_size
             ),
         ));
         return Parsed {
@@ -370,19 +394,25 @@ pub fn parse_bytes(bytes: &[u8], diags: &mut Vec<Diagnostic>) -> Parsed {
             lossy
         }
     };
-    let root = parse(&text, diags);
+    let root = parse_with(&text, limits, diags);
     Parsed { text, root }
 }
 
 /// Parses one YAML document from `text`. Errors are appended to `diags`; the tree built so far
 /// is returned.
 pub fn parse(text: &str, diags: &mut Vec<Diagnostic>) -> Option<Node> {
+    parse_with(text, &Limits::default(), diags)
+}
+
+/// [`parse`] with explicit limits (the file size limit applies in [`parse_bytes_with`]).
+pub fn parse_with(text: &str, limits: &Limits, diags: &mut Vec<Diagnostic>) -> Option<Node> {
     let index = LineIndex::new(text);
     let mut builder = Builder {
         index: &index,
         stack: Vec::new(),
         anchors: HashMap::new(),
-        alias_budget: MAX_ALIAS_NODES,
+        alias_budget: limits.max_alias_nodes,
+        max_depth: limits.max_depth,
         root: None,
         documents: 0,
         diags,
@@ -433,6 +463,7 @@ struct Builder<'a, 'd> {
     /// Anchor id -> (node, number of nodes in it).
     anchors: HashMap<usize, (Node, usize)>,
     alias_budget: usize,
+    max_depth: usize,
     root: Option<Node>,
     documents: usize,
     diags: &'d mut Vec<Diagnostic>,
@@ -483,6 +514,7 @@ impl Builder<'_, '_> {
                     },
                     span: Span::new(start, end),
                 };
+                self.check_scalar_tag(&node);
                 if anchor > 0 {
                     self.anchors.insert(anchor, (node.clone(), 1));
                 }
@@ -500,8 +532,8 @@ impl Builder<'_, '_> {
                     self.error(
                         Span::point(start),
                         format!(
-                            "too many nodes produced by YAML aliases (limit {MAX_ALIAS_NODES}); \
-                             is this an alias bomb?"
+                            "too many nodes produced by YAML aliases (limit {}); is this an alias bomb?",
+                            MAX_ALIAS_NODES
                         ),
                     );
                     return Flow::Stop;
@@ -514,11 +546,15 @@ impl Builder<'_, '_> {
                 node.span = Span::new(start, end);
                 return self.push(node);
             }
-            Event::SequenceStart(anchor, _) => {
-                if self.stack.len() >= MAX_DEPTH {
+            Event::SequenceStart(anchor, tag) => {
+                self.check_collection_tag(tag.as_deref(), "seq", start);
+                if self.stack.len() >= self.max_depth {
                     self.error(
                         Span::point(start),
-                        format!("YAML nesting is too deep (limit {MAX_DEPTH} levels)"),
+                        format!(
+                            "maximum object depth exceeded: more than {} nested levels",
+                            self.max_depth
+                        ),
                     );
                     return Flow::Stop;
                 }
@@ -528,11 +564,15 @@ impl Builder<'_, '_> {
                     anchor,
                 });
             }
-            Event::MappingStart(anchor, _) => {
-                if self.stack.len() >= MAX_DEPTH {
+            Event::MappingStart(anchor, tag) => {
+                self.check_collection_tag(tag.as_deref(), "map", start);
+                if self.stack.len() >= self.max_depth {
                     self.error(
                         Span::point(start),
-                        format!("YAML nesting is too deep (limit {MAX_DEPTH} levels)"),
+                        format!(
+                            "maximum object depth exceeded: more than {} nested levels",
+                            self.max_depth
+                        ),
                     );
                     return Flow::Stop;
                 }
@@ -549,6 +589,65 @@ impl Builder<'_, '_> {
             }
         }
         Flow::Continue
+    }
+
+    /// Only the core-schema tags are accepted, and a tagged scalar must be valid for its tag.
+    fn check_scalar_tag(&mut self, node: &Node) {
+        let NodeKind::Scalar {
+            value,
+            style,
+            tag: Some(tag),
+        } = &node.kind
+        else {
+            return;
+        };
+        let Some(suffix) = tag.strip_prefix("tag:yaml.org,2002:") else {
+            self.error(node.span, format!("unexpected YAML tag \"{tag}\""));
+            return;
+        };
+        if !matches!(suffix, "str" | "int" | "float" | "bool" | "null") {
+            self.error(node.span, format!("unexpected YAML tag \"{tag}\""));
+            return;
+        }
+        if suffix == "str" {
+            return;
+        }
+        if *style != ScalarStyle::Plain {
+            self.error(
+                node.span,
+                format!("the scalar style {style:?} is not valid with the tag \"{tag}\""),
+            );
+            return;
+        }
+        let ok = matches!(
+            (suffix, resolve_scalar(value)),
+            ("int", ScalarType::Int(_))
+                | ("float", ScalarType::Int(_) | ScalarType::Float(_))
+                | ("bool", ScalarType::Bool(_))
+                | ("null", ScalarType::Null)
+        );
+        if !ok {
+            self.error(
+                node.span,
+                format!("the value \"{value}\" is invalid for the type \"{tag}\""),
+            );
+        }
+    }
+
+    fn check_collection_tag(
+        &mut self,
+        tag: Option<&saphyr_parser::Tag>,
+        expected: &str,
+        start: Pos,
+    ) {
+        let Some(tag) = tag else { return };
+        if tag.is_yaml_core_schema() && tag.suffix == expected {
+            return;
+        }
+        self.error(
+            Span::point(start),
+            format!("unexpected YAML tag \"{}{}\"", tag.handle, tag.suffix),
+        );
     }
 
     /// Pops the innermost open container and attaches it to its parent.

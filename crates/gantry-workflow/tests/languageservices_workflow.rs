@@ -1,0 +1,363 @@
+//! Conformance with actions/languageservices' workflow-parser cases
+//! (`test_data/languageservices/workflow-parser/testdata/reader/*.yml`).
+//!
+//! A case expecting `errors` passes when the loader reports at least one error; how many of the
+//! expected (Line, Col) positions we hit is printed as a figure. A case expecting `jobs` passes
+//! when the loader reports no error and the job ids, `needs`, `if` conditions (with GitHub's
+//! `success() && (...)` rule), step counts and explicit step ids match. Cases that fail are
+//! listed with a reason in `workflow-parser/skipped.txt`; the test fails when a listed case
+//! passes or an unlisted case fails. `GANTRY_BLESS=1` rewrites the list.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use gantry_workflow::load::load_workflow_with;
+use gantry_workflow::model::{Condition, ConditionKind, Job};
+use gantry_workflow::yaml::Limits;
+use gantry_workflow::Diagnostic;
+use serde_json::Value as Json;
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test_data/languageservices/workflow-parser")
+}
+
+/// Splits a case file on lines that are exactly `---`.
+fn documents(text: &str) -> Vec<String> {
+    let mut docs = vec![String::new()];
+    for line in text.split_inclusive('\n') {
+        if line.trim_end_matches(['\n', '\r']) == "---" {
+            docs.push(String::new());
+        } else if let Some(last) = docs.last_mut() {
+            last.push_str(line);
+        }
+    }
+    docs
+}
+
+/// `(Line: L, Col: C)` of an expected message, when it has one.
+fn line_col(message: &str) -> Option<(u32, u32)> {
+    let rest = &message[message.find("(Line: ")? + 7..];
+    let (line, rest) = rest.split_once(", Col: ")?;
+    let col = rest.split_once(')')?.0;
+    Some((line.parse().ok()?, col.parse().ok()?))
+}
+
+fn has_status_function(expr: &gantry_expr::Expr) -> bool {
+    let mut found = false;
+    expr.walk(&mut |e| {
+        if let gantry_expr::ExprKind::Call { name, .. } = &e.kind {
+            let name = name.to_ascii_lowercase();
+            if matches!(
+                name.as_str(),
+                "success" | "failure" | "always" | "cancelled"
+            ) {
+                found = true;
+            }
+        }
+    });
+    found
+}
+
+/// GitHub turns `text ${{ a }} more` into `format('text {0} more', a)`.
+fn as_format_call(cond: &Condition) -> String {
+    let raw = &cond.text.raw;
+    let mut pattern = String::new();
+    let mut args = Vec::new();
+    for part in cond
+        .text
+        .parsed()
+        .map(|t| t.parts.as_slice())
+        .unwrap_or_default()
+    {
+        match part {
+            gantry_expr::TemplatePart::Literal(text) => {
+                pattern.push_str(
+                    &text
+                        .replace('\'', "''")
+                        .replace('{', "{{")
+                        .replace('}', "}}"),
+                );
+            }
+            gantry_expr::TemplatePart::Expr { span, .. } => {
+                pattern.push_str(&format!("{{{}}}", args.len()));
+                let inner = raw
+                    .get(span.start as usize + 3..(span.end as usize).saturating_sub(2))
+                    .unwrap_or("");
+                args.push(inner.trim().to_owned());
+            }
+        }
+    }
+    format!("format('{pattern}', {})", args.join(", "))
+}
+
+/// The `if` GitHub stores after filling defaults, from our model.
+fn normalized_if(cond: Option<&Condition>) -> String {
+    let Some(cond) = cond else {
+        return "success()".to_owned();
+    };
+    let (text, status) = match &cond.kind {
+        ConditionKind::Expression { source, expr } => (
+            cond.text
+                .raw
+                .get(source.clone())
+                .unwrap_or("")
+                .trim()
+                .to_owned(),
+            expr.as_ref().is_some_and(has_status_function),
+        ),
+        ConditionKind::Template => (as_format_call(cond), false),
+    };
+    if text.is_empty() {
+        "success()".to_owned()
+    } else if status {
+        text
+    } else {
+        format!("success() && ({text})")
+    }
+}
+
+/// A string token: plain, or `{"type":0,"lit":..., "line":.., "col":..}` with `include-source`.
+fn literal(token: &Json) -> (Option<&str>, Option<(u64, u64)>) {
+    match token {
+        Json::String(s) => (Some(s.as_str()), None),
+        Json::Object(_) => {
+            let pos = token["line"].as_u64().zip(token["col"].as_u64());
+            (token["lit"].as_str(), pos)
+        }
+        _ => (None, None),
+    }
+}
+
+fn compare_job(job: &Job, expected: &Json) -> Result<(), String> {
+    let (id, id_pos) = literal(&expected["id"]);
+    let id = id.unwrap_or_default();
+    if job.id.value != id {
+        return Err(format!("job id {} != expected {id}", job.id.value));
+    }
+    if let Some((line, col)) = id_pos {
+        let ours = (
+            u64::from(job.id.span.start.line),
+            u64::from(job.id.span.start.col),
+        );
+        if ours != (line, col) {
+            return Err(format!(
+                "job {id}: id at {ours:?} != expected {:?}",
+                (line, col)
+            ));
+        }
+    }
+    let needs: Vec<String> = job
+        .needs
+        .as_ref()
+        .map(|n| n.items.iter().map(|s| s.value.clone()).collect())
+        .unwrap_or_default();
+    let expected_needs: Vec<String> = expected["needs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| literal(v).0.map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if needs != expected_needs {
+        return Err(format!(
+            "job {id}: needs {needs:?} != expected {expected_needs:?}"
+        ));
+    }
+    if let Some(expected_if) = expected["if"]["expr"].as_str() {
+        let ours = normalized_if(job.if_.as_ref());
+        if ours != expected_if {
+            return Err(format!("job {id}: if `{ours}` != expected `{expected_if}`"));
+        }
+    }
+    if let Some(expected_steps) = expected["steps"].as_array() {
+        let steps = job.step_list();
+        if steps.len() != expected_steps.len() {
+            return Err(format!(
+                "job {id}: {} steps != expected {}",
+                steps.len(),
+                expected_steps.len()
+            ));
+        }
+        for (step, exp) in steps.iter().zip(expected_steps) {
+            let exp_id = literal(&exp["id"]).0.unwrap_or_default();
+            if !exp_id.starts_with("__") {
+                let ours = step.id.as_ref().map_or("", |s| s.value.as_str());
+                if ours != exp_id {
+                    return Err(format!("job {id}: step id `{ours}` != expected `{exp_id}`"));
+                }
+            }
+            if let Some(expected_if) = exp["if"]["expr"].as_str() {
+                let ours = normalized_if(step.if_.as_ref());
+                if ours != expected_if {
+                    return Err(format!(
+                        "job {id}: step if `{ours}` != expected `{expected_if}`"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Outcome {
+    result: Result<(), String>,
+    expected_positions: usize,
+    matched_positions: usize,
+}
+
+fn run_case(path: &Path) -> Outcome {
+    let text = std::fs::read_to_string(path).expect("case file is readable");
+    let docs = documents(&text);
+    assert!(
+        docs.len() >= 3,
+        "{}: fewer than 3 documents",
+        path.display()
+    );
+    let workflow_text = &docs[1];
+    let expected: Json =
+        serde_json::from_str(docs[docs.len() - 1].trim()).expect("expected JSON parses");
+    let mut limits = Limits::default();
+    for line in docs[0].lines() {
+        let number = |prefix: &str| {
+            line.strip_prefix(prefix)
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        };
+        if let Some(n) = number("max-depth:") {
+            limits.max_depth = n;
+        }
+        if let Some(n) = number("max-file-size:") {
+            limits.max_file_size = n;
+        }
+    }
+    let (workflow, diags) = load_workflow_with(workflow_text.as_bytes(), &limits);
+    let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
+    let mut outcome = Outcome {
+        result: Ok(()),
+        expected_positions: 0,
+        matched_positions: 0,
+    };
+    if let Some(expected_errors) = expected["errors"].as_array() {
+        for e in expected_errors {
+            if let Some((line, col)) = e["Message"].as_str().and_then(line_col) {
+                outcome.expected_positions += 1;
+                if errors
+                    .iter()
+                    .any(|d| d.span.start.line == line && d.span.start.col == col)
+                {
+                    outcome.matched_positions += 1;
+                }
+            }
+        }
+        if errors.is_empty() {
+            let first = expected_errors
+                .first()
+                .and_then(|e| e["Message"].as_str())
+                .unwrap_or("");
+            let first = first.split_once("): ").map_or(first, |(_, m)| m);
+            outcome.result = Err(format!("no error reported; expected: {first}"));
+        }
+        return outcome;
+    }
+    if let Some(first) = errors.first() {
+        outcome.result = Err(format!(
+            "unexpected error at {}:{}: {}",
+            first.span.start.line, first.span.start.col, first.message
+        ));
+        return outcome;
+    }
+    let expected_jobs = expected["jobs"].as_array().cloned().unwrap_or_default();
+    if workflow.jobs.len() != expected_jobs.len() {
+        outcome.result = Err(format!(
+            "{} jobs != expected {}",
+            workflow.jobs.len(),
+            expected_jobs.len()
+        ));
+        return outcome;
+    }
+    for (job, exp) in workflow.jobs.values().zip(&expected_jobs) {
+        if let Err(e) = compare_job(job, exp) {
+            outcome.result = Err(e);
+            return outcome;
+        }
+    }
+    outcome
+}
+
+fn read_skipped(path: &Path) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| match l.split_once('\t') {
+            Some((case, reason)) => (case.to_owned(), reason.to_owned()),
+            None => (l.to_owned(), String::new()),
+        })
+        .collect()
+}
+
+#[test]
+fn languageservices_reader_cases() {
+    let dir = data_dir().join("testdata/reader");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("reader dir exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+        .collect();
+    paths.sort();
+    assert_eq!(paths.len(), 195, "number of cases");
+    let skipped_path = data_dir().join("skipped.txt");
+    let skipped = read_skipped(&skipped_path);
+    let mut failures: BTreeMap<String, String> = BTreeMap::new();
+    let (mut expected_positions, mut matched_positions) = (0, 0);
+    let (mut error_cases, mut jobs_cases, mut passed) = (0, 0, 0);
+    for path in &paths {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let outcome = run_case(path);
+        expected_positions += outcome.expected_positions;
+        matched_positions += outcome.matched_positions;
+        if outcome.expected_positions > 0 || name.starts_with("error") {
+            error_cases += 1;
+        } else {
+            jobs_cases += 1;
+        }
+        match outcome.result {
+            Ok(()) => passed += 1,
+            Err(reason) => {
+                failures.insert(name, reason);
+            }
+        }
+    }
+    println!(
+        "languageservices reader: {passed}/{} passed ({error_cases} error cases, {jobs_cases} jobs cases); \
+         expected error positions matched: {matched_positions}/{expected_positions}",
+        paths.len()
+    );
+    if std::env::var_os("GANTRY_BLESS").is_some() {
+        let mut out = String::new();
+        for (case, reason) in &failures {
+            let reason = skipped
+                .get(case)
+                .filter(|r| !r.is_empty())
+                .unwrap_or(reason);
+            out.push_str(&format!("{case}\t{reason}\n"));
+        }
+        std::fs::write(&skipped_path, out).expect("write skipped.txt");
+        return;
+    }
+    let mut problems = Vec::new();
+    for (case, reason) in &failures {
+        if !skipped.contains_key(case) {
+            problems.push(format!("unlisted failure {case}: {reason}"));
+        }
+    }
+    for case in skipped.keys() {
+        if !failures.contains_key(case) {
+            problems.push(format!("listed in skipped.txt but passes now: {case}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
