@@ -64,20 +64,33 @@ fn eq_ignore_case(a: &str, b: &str) -> bool {
     fold_chars(a).eq(fold_chars(b))
 }
 
+/// Hashes the case-folded UTF-8 bytes in fixed 64-byte chunks, so that keys equal under
+/// `eq_ignore_case` hash equally whichever path (ASCII or not) produced the bytes.
 fn hash_ignore_case<H: Hasher>(s: &str, state: &mut H) {
+    const CHUNK: usize = 64;
+    let mut buf = [0u8; CHUNK];
+    let mut len = 0;
+    let mut push = |byte: u8, state: &mut H| {
+        buf[len] = byte;
+        len += 1;
+        if len == CHUNK {
+            state.write(&buf);
+            len = 0;
+        }
+    };
     if s.is_ascii() {
         for b in s.bytes() {
-            state.write_u8(b.to_ascii_lowercase());
+            push(b.to_ascii_lowercase(), state);
         }
     } else {
+        let mut utf8 = [0u8; 4];
         for c in fold_chars(s) {
-            if c.is_ascii() {
-                state.write_u8(c as u8);
-            } else {
-                state.write_u32(c as u32);
+            for b in c.encode_utf8(&mut utf8).bytes() {
+                push(b, state);
             }
         }
     }
+    state.write(&buf[..len]);
     state.write_u8(0xff);
 }
 
@@ -103,11 +116,16 @@ impl Equivalent<Key> for KeyRef<'_> {
     }
 }
 
+type Hasher_ = foldhash::fast::RandomState;
+
 /// An object: insertion-ordered, keys compared ignoring case (the first spelling inserted is kept).
 #[derive(Debug, Clone, Default)]
 pub struct Map {
-    entries: IndexMap<Key, Value>,
+    entries: IndexMap<Key, Value, Hasher_>,
 }
+
+/// Up to this many entries a linear scan beats hashing the key.
+const LINEAR_LOOKUP_MAX: usize = 8;
 
 impl Map {
     pub fn new() -> Map {
@@ -116,7 +134,7 @@ impl Map {
 
     pub fn with_capacity(n: usize) -> Map {
         Map {
-            entries: IndexMap::with_capacity(n),
+            entries: IndexMap::with_capacity_and_hasher(n, Hasher_::default()),
         }
     }
 
@@ -139,6 +157,13 @@ impl Map {
 
     /// Case-insensitive lookup.
     pub fn get(&self, key: &str) -> Option<&Value> {
+        if self.entries.len() <= LINEAR_LOOKUP_MAX {
+            return self
+                .entries
+                .iter()
+                .find(|(k, _)| eq_ignore_case(&k.0, key))
+                .map(|(_, v)| v);
+        }
         self.entries.get(&KeyRef(key))
     }
 
