@@ -5,8 +5,13 @@
 //! of one job, so a remote agent can run the very same value.
 
 pub mod matrix;
+pub mod plan;
 pub mod spec;
 
+pub use plan::{
+    CallInput, CallJob, CallSecrets, CalledWorkflow, ConcurrencySpec, GraphError, JobBody,
+    JobGraph, Plan, PlanJob, RunInfo, StepsJob, StrategySpec, TemplateValue,
+};
 pub use spec::{
     Conclusion, Executor, JobEvent, JobFuture, JobResult, JobSpec, RunDefaults, StepAction,
     StepSpec, WorkspaceSpec,
