@@ -98,7 +98,7 @@ pub fn evaluate(expr: &Expr, contexts: &dyn Contexts, host: &dyn Host) -> Result
         memory: Memory::default(),
         root: expr,
     };
-    evaluator.eval(expr, 0).map(|e| e.value)
+    evaluator.eval(expr, 0).map(|e| e.value).map_err(|e| *e)
 }
 
 /// A value plus whether it is a filtered array (the result of `.*` / `[*]`): property and index
@@ -185,16 +185,17 @@ enum Selector<'v> {
 }
 
 impl<'a> Evaluator<'a> {
-    fn error(&self, expr: &Expr, message: impl Into<String>) -> Error {
-        Error {
+    fn error(&self, expr: &Expr, message: impl Into<String>) -> Box<Error> {
+        Box::new(Error {
             kind: ErrorKind::Evaluation,
             message: message.into(),
             span: expr.span,
             expression: String::new(),
-        }
+        })
     }
 
-    fn eval(&mut self, expr: &Expr, depth: usize) -> Result<Evaluated, Error> {
+    // Errors are boxed so the hot `Ok` path moves small results.
+    fn eval(&mut self, expr: &Expr, depth: usize) -> Result<Evaluated, Box<Error>> {
         let result = self.eval_node(expr, depth)?;
         if !self.memory.complete(depth, result_bytes(&result.value)) {
             return Err(self.error(
@@ -208,7 +209,7 @@ impl<'a> Evaluator<'a> {
         Ok(result)
     }
 
-    fn eval_node(&mut self, expr: &Expr, depth: usize) -> Result<Evaluated, Error> {
+    fn eval_node(&mut self, expr: &Expr, depth: usize) -> Result<Evaluated, Box<Error>> {
         let child = depth + 1;
         Ok(match &expr.kind {
             ExprKind::Null => Evaluated::plain(Value::Null),

@@ -75,12 +75,23 @@ pub(crate) fn call(
             if !l.is_primitive() || !r.is_primitive() {
                 Value::Bool(false)
             } else {
-                let l = upper_special(&l.coerce_str());
-                let r = upper_special(&r.coerce_str());
-                Value::Bool(if *builtin == Builtin::StartsWith {
-                    l.starts_with(&r)
+                let (l, r) = (l.coerce_str(), r.coerce_str());
+                let starts = *builtin == Builtin::StartsWith;
+                Value::Bool(if l.is_ascii() && r.is_ascii() {
+                    let (l, r) = (l.as_bytes(), r.as_bytes());
+                    let part = if starts {
+                        l.get(..r.len())
+                    } else {
+                        l.len().checked_sub(r.len()).and_then(|i| l.get(i..))
+                    };
+                    part.is_some_and(|p| p.eq_ignore_ascii_case(r))
                 } else {
-                    l.ends_with(&r)
+                    let (l, r) = (upper_special(&l), upper_special(&r));
+                    if starts {
+                        l.starts_with(&r)
+                    } else {
+                        l.ends_with(&r)
+                    }
                 })
             }
         }

@@ -132,6 +132,10 @@ pub(crate) fn format_number(n: f64) -> String {
     if n == 0.0 {
         return "0".to_owned();
     }
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        // Exact integer, fewer than 16 digits: nothing to round.
+        return (n as i64).to_string();
+    }
     if n.is_finite() && n.abs() < 1e21 {
         // Round to 15 decimals, then print the shortest form of the rounded value.
         let fixed = format!("{n:.15}");
