@@ -686,3 +686,15 @@ fn error_rendering() {
         "The following format string references more arguments than were supplied: {9}. Located at position 1 within expression: format('{9}')"
     );
 }
+
+#[test]
+fn structural_equality() {
+    use serde_json::json;
+    let a = Value::from_json(&json!({"a": [1, {"b": null}], "c": "x"}));
+    let b = Value::from_json(&json!({"C": "x", "A": [1, {"B": null}]}));
+    let c = Value::from_json(&json!({"a": [1, {"b": 0}], "c": "x"}));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert_ne!(Value::Number(f64::NAN), Value::Number(f64::NAN));
+    assert_ne!(Value::from("1"), Value::from(1.0));
+}
