@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::ast::{CompareOp, Expr, ExprKind};
 use crate::coerce;
 use crate::error::{Error, ErrorKind};
+use crate::functions::CallError;
 use crate::value::{Map, Value};
 
 /// Supplies named values (`github`, `env`, `matrix`, ...). Lookups ignore case.
@@ -198,15 +199,19 @@ impl<'a> Evaluator<'a> {
     fn eval(&mut self, expr: &Expr, depth: usize) -> Result<Evaluated, Box<Error>> {
         let result = self.eval_node(expr, depth)?;
         if !self.memory.complete(depth, result_bytes(&result.value)) {
-            return Err(self.error(
-                expr,
-                format!(
-                    "The maximum allowed memory size was exceeded while evaluating the following expression: {}",
-                    self.root
-                ),
-            ));
+            return Err(self.memory_error(expr));
         }
         Ok(result)
+    }
+
+    fn memory_error(&self, expr: &Expr) -> Box<Error> {
+        self.error(
+            expr,
+            format!(
+                "The maximum allowed memory size was exceeded while evaluating the following expression: {}",
+                self.root
+            ),
+        )
     }
 
     fn eval_node(&mut self, expr: &Expr, depth: usize) -> Result<Evaluated, Box<Error>> {
@@ -279,8 +284,10 @@ impl<'a> Evaluator<'a> {
                 for arg in args {
                     values.push(self.eval(arg, child)?);
                 }
-                crate::functions::call(name, values, self.host)
-                    .map_err(|message| self.error(expr, message))?
+                crate::functions::call(name, values, self.host).map_err(|e| match e {
+                    CallError::Message(message) => self.error(expr, message),
+                    CallError::Memory => self.memory_error(expr),
+                })?
             }
         })
     }

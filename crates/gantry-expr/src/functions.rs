@@ -5,7 +5,21 @@
 //! following GitHub's rules. Tests: `tests/unit.rs`, `tests/languageservices.rs`.
 
 use crate::coerce::{equals, upper_special};
-use crate::eval::{Evaluated, Host, StatusFunction};
+use crate::eval::{Evaluated, Host, StatusFunction, MAX_MEMORY};
+
+/// Why a function call failed.
+pub(crate) enum CallError {
+    /// GitHub's message for this failure.
+    Message(String),
+    /// The result would exceed the evaluation memory cap.
+    Memory,
+}
+
+impl From<String> for CallError {
+    fn from(message: String) -> CallError {
+        CallError::Message(message)
+    }
+}
 use crate::value::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +77,9 @@ pub(crate) fn call(
     name: &str,
     mut args: Vec<Evaluated>,
     host: &dyn Host,
-) -> Result<Evaluated, String> {
+) -> Result<Evaluated, CallError> {
     let Some((_, builtin, ..)) = lookup(name) else {
-        return Err(format!("Unrecognized function: '{name}'"));
+        return Err(format!("Unrecognized function: '{name}'").into());
     };
     let arg = |i: usize| args.get(i).map(|a| &a.value).unwrap_or(&Value::Null);
     let value = match builtin {
@@ -99,7 +113,7 @@ pub(crate) fn call(
             let values: Vec<&Value> = args.iter().map(|a| &a.value).collect();
             Value::from(format(&values)?)
         }
-        Builtin::Join => Value::from(join(arg(0), args.get(1).map(|a| &a.value))),
+        Builtin::Join => Value::from(join(arg(0), args.get(1).map(|a| &a.value))?),
         Builtin::ToJson => Value::from(arg(0).to_json_pretty()),
         Builtin::FromJson => from_json(arg(0))?,
         Builtin::HashFiles => {
@@ -117,13 +131,17 @@ pub(crate) fn call(
                 match &args[i].value {
                     Value::Bool(true) => return Ok(args.swap_remove(i + 1)),
                     Value::Bool(false) => {}
-                    _ => return Err("case predicate must evaluate to a boolean value".to_owned()),
+                    _ => {
+                        return Err("case predicate must evaluate to a boolean value"
+                            .to_owned()
+                            .into())
+                    }
                 }
                 i += 2;
             }
             return args
                 .pop()
-                .ok_or_else(|| "case requires at least one argument".to_owned());
+                .ok_or_else(|| "case requires at least one argument".to_owned().into());
         }
     };
     Ok(Evaluated {
@@ -153,12 +171,22 @@ fn ascii_contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
     if needle.is_empty() {
         return true;
     }
-    haystack
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    if needle.len() <= 16 {
+        // Short needles (the usual case): no allocation, at most 16 comparisons per position.
+        return haystack
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle));
+    }
+    // Long needles: a linear-time substring search on lower-cased copies.
+    let haystack = haystack.to_ascii_lowercase();
+    let needle = needle.to_ascii_lowercase();
+    match (std::str::from_utf8(&haystack), std::str::from_utf8(&needle)) {
+        (Ok(h), Ok(n)) => h.contains(n),
+        _ => false,
+    }
 }
 
-fn join(array: &Value, separator: Option<&Value>) -> String {
+fn join(array: &Value, separator: Option<&Value>) -> Result<String, CallError> {
     match array {
         Value::Array(items) => {
             let separator = match separator {
@@ -171,11 +199,12 @@ fn join(array: &Value, separator: Option<&Value>) -> String {
                     out.push_str(&separator);
                 }
                 out.push_str(&item.coerce_str());
+                check_size(&out)?;
             }
-            out
+            Ok(out)
         }
-        Value::Object(_) => String::new(),
-        primitive => primitive.coerce_str().into_owned(),
+        Value::Object(_) => Ok(String::new()),
+        primitive => Ok(primitive.coerce_str().into_owned()),
     }
 }
 
@@ -191,23 +220,31 @@ fn from_json(input: &Value) -> Result<Value, String> {
 }
 
 /// `format('{0} and {1}', a, b)`: `{{` and `}}` are literal braces.
-fn format(args: &[&Value]) -> Result<String, String> {
+fn format(args: &[&Value]) -> Result<String, CallError> {
     let Some(first) = args.first() else {
         return Ok(String::new());
     };
     let fs = first.coerce_str();
+    let values: Vec<_> = args.iter().skip(1).map(|a| a.coerce_str()).collect();
     let b = fs.as_bytes();
-    let invalid = || format!("The following format string is invalid: {fs}");
+    let invalid = || CallError::Message(format!("The following format string is invalid: {fs}"));
     let find = |c: u8, from: usize| {
         b.get(from..)
             .and_then(|rest| rest.iter().position(|x| *x == c))
             .map(|p| p + from)
     };
+    // Next `{` / `}` at or after `index`, recomputed only when passed: the scan stays linear.
+    let (mut lbrace, mut rbrace) = (find(b'{', 0), find(b'}', 0));
     let mut out = String::with_capacity(fs.len());
     let mut index = 0;
+    // All slicing below is at `{`/`}` positions or right after them (ASCII), so on char boundaries.
     while index < b.len() {
-        let lbrace = find(b'{', index);
-        let rbrace = find(b'}', index);
+        if lbrace.is_some_and(|l| l < index) {
+            lbrace = find(b'{', index);
+        }
+        if rbrace.is_some_and(|r| r < index) {
+            rbrace = find(b'}', index);
+        }
         match (lbrace, rbrace) {
             (Some(l), r) if r.is_none_or(|r| r > l) => {
                 if b.get(l + 1) == Some(&b'{') {
@@ -221,13 +258,14 @@ fn format(args: &[&Value]) -> Result<String, String> {
                         let arg_index = fs[l + 1..l + 1 + digits]
                             .parse::<usize>()
                             .unwrap_or(usize::MAX);
-                        let Some(arg) = arg_index.checked_add(1).and_then(|i| args.get(i)) else {
-                            return Err(format!(
+                        let Some(value) = values.get(arg_index) else {
+                            return Err(CallError::Message(format!(
                                 "The following format string references more arguments than were supplied: {fs}"
-                            ));
+                            )));
                         };
                         out.push_str(&fs[index..l]);
-                        out.push_str(&arg.coerce_str());
+                        out.push_str(value);
+                        check_size(&out)?;
                         index = r + 1;
                         continue;
                     }
@@ -249,4 +287,13 @@ fn format(args: &[&Value]) -> Result<String, String> {
         }
     }
     Ok(out)
+}
+
+/// Strings being built may not outgrow the evaluation memory cap (2 bytes per UTF-16 unit, as
+/// GitHub counts; bytes of UTF-8 are a close upper bound).
+fn check_size(out: &str) -> Result<(), CallError> {
+    if out.len().saturating_mul(2) > MAX_MEMORY {
+        return Err(CallError::Memory);
+    }
+    Ok(())
 }

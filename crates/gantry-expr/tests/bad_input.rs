@@ -187,3 +187,43 @@ fn templates_with_hostile_content() {
     assert!(parse_template("${{ 'é }} ü").is_err());
     assert!(parse_template("é${{ 1 }}é${{").is_err());
 }
+
+#[test]
+fn string_building_functions_respect_the_memory_cap() {
+    let memory = "The maximum allowed memory size was exceeded";
+    let array = format!("[{}]", vec!["1"; 3000].join(","));
+    let separator = format!("format('{}', '{}')", "{0}".repeat(8), "x".repeat(1000));
+    check_error(
+        &format!("join(fromJSON('{array}'), {separator})"),
+        ErrorKind::Evaluation,
+        memory,
+    );
+    let many = "{0}".repeat(5000);
+    check_error(
+        &format!("format('{many}', '{}')", "y".repeat(1000)),
+        ErrorKind::Evaluation,
+        memory,
+    );
+}
+
+#[test]
+fn long_scans_stay_linear() {
+    // 400k characters of `{{` as a format string: the brace scan must not restart from scratch for
+    // every escape (that was quadratic).
+    let inner = format!("format('{}', '{}')", "{0}".repeat(200), "{{".repeat(1000));
+    let start = std::time::Instant::now();
+    let result = outcome(&format!("format({inner}) == ''"));
+    assert_eq!(result.unwrap(), "false");
+    // contains() with a long needle on a long haystack.
+    let hay = format!("format('{}', '{}')", "{0}".repeat(120), "ab".repeat(1000));
+    let needle = format!("format('{}', '{}')", "{0}".repeat(60), "ab".repeat(1000));
+    assert_eq!(
+        outcome(&format!("contains({hay}, {needle})")).unwrap(),
+        "true"
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+}
