@@ -665,9 +665,7 @@ impl Loader<'_> {
                 Some(ScalarType::Float(f)) => ValueKind::Number(f),
                 _ => ValueKind::String(self.make_tstr(node, Self::scalar_text(node).to_owned())),
             },
-            NodeKind::Seq(items) => {
-                ValueKind::Seq(items.iter().map(|n| self.value(n)).collect())
-            }
+            NodeKind::Seq(items) => ValueKind::Seq(items.iter().map(|n| self.value(n)).collect()),
             NodeKind::Map(_) => {
                 let entries = self.entries(node, "matrix row value", true, false);
                 ValueKind::Map(
@@ -1379,7 +1377,7 @@ impl Loader<'_> {
                     steps_only = true;
                 }
                 "uses" => {
-                    job.uses = self.str_no_expr(v, false);
+                    job.uses = self.str_(v, false);
                     call_only = true;
                 }
                 "with" => {
@@ -1704,6 +1702,9 @@ impl Loader<'_> {
             short_form: false,
         };
         if let NodeKind::Scalar { .. } = node.kind {
+            if node.is_null() {
+                return None;
+            }
             c.image = self.tstr(node, false);
             c.short_form = true;
             return Some(c);
@@ -1722,9 +1723,15 @@ impl Loader<'_> {
                 "credentials" => {
                     let mut cred = Credentials {
                         span: v.span,
+                        expr: None,
                         username: None,
                         password: None,
                     };
+                    if let NodeKind::Scalar { .. } = v.kind {
+                        cred.expr = self.expr_only(v, "mapping for \"credentials\" section");
+                        c.credentials = Some(cred);
+                        continue;
+                    }
                     for attr in self.section(v, "credentials", false, true) {
                         match attr.key {
                             "username" => cred.username = self.tstr(attr.val, false),
@@ -1755,6 +1762,16 @@ impl Loader<'_> {
     }
 
     fn services(&mut self, node: &Node) -> Option<Services> {
+        if let NodeKind::Scalar { .. } = node.kind {
+            if !node.is_null() {
+                let expr = self.expr_only(node, "mapping for \"services\" section")?;
+                return Some(Services {
+                    span: node.span,
+                    expr: Some(expr),
+                    entries: IndexMap::new(),
+                });
+            }
+        }
         let entries = self.section(node, "services", false, false);
         let mut map = IndexMap::with_capacity(entries.len());
         for e in entries {
@@ -1771,6 +1788,7 @@ impl Loader<'_> {
         }
         Some(Services {
             span: node.span,
+            expr: None,
             entries: map,
         })
     }
@@ -2128,16 +2146,22 @@ impl Loader<'_> {
             using: using.clone(),
             kind: RunsKind::Unknown,
         };
-        let Some(using) = using else {
-            if !entries.is_empty() {
-                self.err(
-                    key.key_node.span,
-                    "\"using\" is missing in \"runs\" section",
-                );
+        // Without `using:`, the runner treats `steps:` as a composite action and `plugin:` as a
+        // plugin action.
+        let has = |k: &str| entries.iter().any(|e| e.key == k);
+        let u = match &using {
+            Some(using) => using.value.as_str(),
+            None if has("steps") => "composite",
+            None => {
+                if !entries.is_empty() && !has("plugin") {
+                    self.err(
+                        key.key_node.span,
+                        "\"using\" is missing in \"runs\" section",
+                    );
+                }
+                return Some(runs);
             }
-            return Some(runs);
         };
-        let u = using.value.as_str();
         if u.starts_with("node") {
             let mut n = NodeRuns::default();
             for e in &entries {

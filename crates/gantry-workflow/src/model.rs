@@ -624,6 +624,8 @@ pub struct Container {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Credentials {
     pub span: Span,
+    /// Set when the whole `credentials:` value is one `${{ }}`.
+    pub expr: Option<TStr>,
     pub username: Option<TStr>,
     pub password: Option<TStr>,
 }
@@ -631,6 +633,8 @@ pub struct Credentials {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Services {
     pub span: Span,
+    /// Set when the whole `services:` value is one `${{ }}`.
+    pub expr: Option<TStr>,
     pub entries: IndexMap<String, Service>,
 }
 

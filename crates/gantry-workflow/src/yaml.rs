@@ -501,6 +501,8 @@ impl Builder<'_, '_> {
                 let end = self.index.marker(&span.end);
                 let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix).into_boxed_str());
                 let tag = tag.map(|t| match t.as_ref() {
+                    // The non-specific tag `!` makes a plain scalar a string.
+                    "!" => Box::from("tag:yaml.org,2002:str"),
                     t2 if t2.starts_with("!!") => {
                         format!("tag:yaml.org,2002:{}", &t2[2..]).into_boxed_str()
                     }
