@@ -137,6 +137,8 @@ pub enum WorkflowKey {
     StepTimeoutMinutes,
     StepWith,
     StepWorkingDirectory,
+    /// A key where no context is available (`shell:`, workflow `defaults.run`).
+    NoContext,
     /// A key GitHub documents no restriction for (e.g. `jobs.<job_id>.snapshot`).
     Unrestricted,
 }
@@ -187,6 +189,7 @@ impl WorkflowKey {
             StepTimeoutMinutes => "jobs.<job_id>.steps.timeout-minutes",
             StepWith => "jobs.<job_id>.steps.with",
             StepWorkingDirectory => "jobs.<job_id>.steps.working-directory",
+            NoContext => "",
             Unrestricted => "",
         }
     }
@@ -225,6 +228,7 @@ impl WorkflowKey {
             StepContinueOnError | StepEnv | StepName | StepRun | StepTimeoutMinutes | StepWith
             | StepWorkingDirectory => (STEP_LEVEL, HASH_FILES),
             StepIf => (STEP_LEVEL & !SECRETS, STATUS_FUNCS | HASH_FILES),
+            NoContext => (0, 0),
             Unrestricted => (ContextSet::ALL.0, STATUS_FUNCS | HASH_FILES),
         };
         Availability {

@@ -4,10 +4,9 @@
 //!
 //! Invariant: checks never fail and never panic; they only add [`Diagnostic`]s, each with a
 //! rule `code` (the kind names actionlint uses, so results compare with its test data). Data
-//! tables live in their own modules and are built at compile time. Tests: unit tests in each
+//! tables live in their own modules and are built at compile time; the only input besides the
+//! model is the [`Project`] the caller implements (no IO here). Tests: unit tests in each
 //! module, `tests/actionlint.rs` for the conformance suite.
-//!
-//! [`Diagnostic`]: crate::Diagnostic
 
 pub mod contexts;
 pub mod cron;
@@ -17,3 +16,153 @@ pub mod permissions;
 pub mod runner_labels;
 mod timezones;
 pub mod untrusted;
+
+mod rule_calls;
+mod rule_events;
+mod rule_expr;
+mod rule_jobs;
+mod types;
+
+use crate::diagnostic::{Diagnostic, Pos, Span};
+use crate::model::{Str, TStr, Workflow};
+
+/// Read access to the repository the workflow lives in, for local actions (`uses: ./path`) and
+/// local reusable workflows. Paths are relative to the repository root, `/`-separated.
+pub trait Project {
+    /// The file's bytes, or `None` when it does not exist (or is not a file).
+    fn read_file(&self, path: &str) -> Option<Vec<u8>>;
+}
+
+/// A project without files: local actions and reusable workflows are not checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProject;
+
+impl Project for NoProject {
+    fn read_file(&self, _path: &str) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// Runs every semantic rule over `workflow` and returns what they found, sorted by position.
+pub fn check_workflow(workflow: &Workflow, project: &dyn Project) -> Vec<Diagnostic> {
+    let mut cx = Checker {
+        source: &workflow.source,
+        diagnostics: Vec::new(),
+    };
+    rule_events::check(&mut cx, workflow);
+    rule_jobs::check(&mut cx, workflow);
+    rule_expr::check(&mut cx, workflow, project);
+    rule_calls::check(&mut cx, workflow, project);
+    let mut diagnostics = cx.diagnostics;
+    diagnostics.sort_by_key(|d| (d.span.start.line, d.span.start.col));
+    diagnostics.dedup_by(|a, b| {
+        a.span.start == b.span.start && a.code == b.code && a.message == b.message
+    });
+    diagnostics
+}
+
+/// Shared state of the rules: the file text and the diagnostics found so far.
+pub(crate) struct Checker<'a> {
+    pub source: &'a str,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    pub fn error(&mut self, code: &'static str, pos: Pos, message: impl Into<String>) {
+        self.diagnostics
+            .push(Diagnostic::error(code, Span::point(pos), message));
+    }
+
+    pub fn warning(&mut self, code: &'static str, pos: Pos, message: impl Into<String>) {
+        self.diagnostics
+            .push(Diagnostic::warning(code, Span::point(pos), message));
+    }
+
+    /// Whether the scalar starting at `pos` is written in quotes.
+    pub fn is_quoted(&self, pos: Pos) -> bool {
+        matches!(
+            self.source.as_bytes().get(pos.offset as usize),
+            Some(b'\'' | b'"')
+        )
+    }
+
+    /// Position of the first character of a scalar's content (after its opening quote).
+    pub fn content_start(&self, pos: Pos) -> Pos {
+        if self.is_quoted(pos) {
+            Pos {
+                col: pos.col + 1,
+                offset: pos.offset + 1,
+                ..pos
+            }
+        } else {
+            pos
+        }
+    }
+
+    /// Position of the mapping key `key` whose value starts at `value`: the last occurrence of
+    /// `key:` before the value. Falls back to the value position.
+    pub fn key_pos(&self, value: Pos, key: &str) -> Pos {
+        let end = (value.offset as usize).min(self.source.len());
+        let Some(before) = self.source.get(..end) else {
+            return value;
+        };
+        let mut search = before;
+        while let Some(found) = search.rfind(key) {
+            let after = before.get(found + key.len()..).unwrap_or("");
+            let preceded_ok = found == 0
+                || before[..found].ends_with(|c: char| {
+                    c.is_whitespace() || c == '{' || c == ',' || c == '"' || c == '\''
+                });
+            let followed_ok = after.trim_start_matches(['"', '\'']).starts_with(':');
+            if preceded_ok && followed_ok {
+                return pos_before(before, value, found);
+            }
+            search = &before[..found];
+        }
+        value
+    }
+}
+
+/// Position of byte `offset` of `text`, given that `anchor` (at or after it) is known.
+fn pos_before(text: &str, anchor: Pos, offset: usize) -> Pos {
+    let anchor_offset = (anchor.offset as usize).min(text.len());
+    let between = text.get(offset..anchor_offset).unwrap_or("");
+    let newlines = between.matches('\n').count() as u32;
+    let col = if newlines == 0 {
+        anchor.col.saturating_sub(between.chars().count() as u32)
+    } else {
+        let line_start = text
+            .get(..offset)
+            .and_then(|t| t.rfind('\n'))
+            .map_or(0, |i| i + 1);
+        text.get(line_start..offset)
+            .map_or(0, |t| t.chars().count() as u32)
+            + 1
+    };
+    Pos {
+        line: anchor.line.saturating_sub(newlines),
+        col,
+        offset: offset as u32,
+    }
+}
+
+/// Position of a plain string's start.
+pub(crate) fn str_pos(s: &Str) -> Pos {
+    s.span.start
+}
+
+/// Position of a template string's start.
+pub(crate) fn tstr_pos(s: &TStr) -> Pos {
+    s.span.start
+}
+
+/// `"a", "b", "c"` for messages.
+pub(crate) fn quoted_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let mut items: Vec<&str> = items.into_iter().collect();
+    items.sort_unstable();
+    items
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -64,25 +64,27 @@ pub fn is_known(label: &str) -> bool {
     is_github_hosted(label) || SELF_HOSTED.iter().any(|l| l.eq_ignore_ascii_case(label))
 }
 
-/// Whether a runner with both labels cannot exist: two different GitHub-hosted images, or a
-/// GitHub-hosted image combined with an OS label of another system.
+/// The operating system a label implies, if any.
+fn os_of(label: &str) -> Option<&'static str> {
+    let lower = label.to_ascii_lowercase();
+    if lower.starts_with("ubuntu") || lower == "linux" {
+        Some("linux")
+    } else if lower.starts_with("macos") {
+        Some("macos")
+    } else if lower.starts_with("windows") {
+        Some("windows")
+    } else {
+        None
+    }
+}
+
+/// Whether a runner with both labels cannot exist: a GitHub-hosted image and a label of
+/// another operating system (`ubuntu-latest` with `windows-latest` or `macos`).
 pub fn conflicts(a: &str, b: &str) -> bool {
-    if !is_github_hosted(a) || a.eq_ignore_ascii_case(b) {
+    if !is_github_hosted(a) || !is_known(b) {
         return false;
     }
-    if is_github_hosted(b) {
-        return true;
-    }
-    let os_of = |l: &str| l.split('-').next().unwrap_or("").to_ascii_lowercase();
-    let os = os_of(a);
-    let os = if os == "ubuntu" {
-        "linux".to_string()
-    } else {
-        os
-    };
-    ["linux", "macos", "windows"]
-        .iter()
-        .any(|other| b.eq_ignore_ascii_case(other) && os != *other)
+    matches!((os_of(a), os_of(b)), (Some(x), Some(y)) if x != y)
 }
 
 #[cfg(test)]
@@ -111,5 +113,6 @@ mod tests {
         assert!(!conflicts("ubuntu-latest", "ubuntu-latest"));
         assert!(!conflicts("self-hosted", "linux"));
         assert!(!conflicts("ubuntu-latest", "my-label"));
+        assert!(!conflicts("ubuntu-latest", "ubuntu-24.04"));
     }
 }

@@ -1,0 +1,407 @@
+//! Rules on what jobs and steps call: `action` (the form of `uses:`, local actions' metadata and
+//! inputs) and `workflow-call` (local reusable workflows: their inputs, secrets and input types).
+//!
+//! Invariant: files are only read through [`Project`]; a local action that does not exist is not
+//! an error (it may be checked out by an earlier step), a local reusable workflow that does not
+//! exist is. Tests: `tests/actionlint.rs`.
+
+use super::{quoted_list, str_pos, tstr_pos, Checker, Project};
+use crate::load::{load_action, load_workflow};
+use crate::model::{
+    Action, EventConfig, InputType, Job, JobSecrets, RunsKind, Step, TStr, Value, ValueKind,
+    Workflow, WorkflowCall,
+};
+
+pub(crate) fn check(cx: &mut Checker<'_>, workflow: &Workflow, project: &dyn Project) {
+    for job in workflow.jobs.values() {
+        if let Some(uses) = &job.uses {
+            check_workflow_call(cx, job, uses, project);
+        }
+        for step in job.step_list() {
+            check_step(cx, step, project);
+        }
+    }
+}
+
+fn check_step(cx: &mut Checker<'_>, step: &Step, project: &dyn Project) {
+    if let Some(parallel) = &step.parallel {
+        for inner in &parallel.items {
+            check_step(cx, inner, project);
+        }
+    }
+    let Some(uses) = &step.uses else { return };
+    if !uses.is_literal() || uses.raw.is_empty() {
+        return;
+    }
+    let spec = uses.raw.as_str();
+    if let Some(path) = spec.strip_prefix("./") {
+        check_local_action(cx, step, uses, path, project);
+    } else if let Some(image) = spec.strip_prefix("docker://") {
+        let last = image.rsplit('/').next().unwrap_or(image);
+        if last.ends_with(':') || image.is_empty() {
+            cx.error(
+                "action",
+                tstr_pos(uses),
+                format!("the Docker image tag in {spec:?} is empty"),
+            );
+        }
+    } else {
+        let (name, reference) = match spec.split_once('@') {
+            Some((name, reference)) => (name, Some(reference)),
+            None => (spec, None),
+        };
+        let problem = if reference.is_none_or(str::is_empty) {
+            Some("the @ref is missing")
+        } else if !name.contains('/')
+            || name.starts_with('/')
+            || name.split('/').take(2).any(str::is_empty)
+        {
+            Some("the owner is missing")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            cx.error(
+                "action",
+                tstr_pos(uses),
+                format!("action {spec:?} is not in the form \"owner/repo@ref\" or \"owner/repo/path@ref\": {problem}"),
+            );
+        }
+    }
+}
+
+fn normalize(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in trimmed.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+fn read_action(project: &dyn Project, dir: &str) -> Option<(Action, Vec<crate::Diagnostic>)> {
+    let dir = normalize(dir);
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
+    ["action.yml", "action.yaml"]
+        .iter()
+        .find_map(|file| project.read_file(&format!("{prefix}{file}")))
+        .map(|bytes| load_action(&bytes))
+}
+
+const RUNNERS: &[&str] = &["composite", "docker", "node20", "node24"];
+
+fn check_local_action(
+    cx: &mut Checker<'_>,
+    step: &Step,
+    uses: &TStr,
+    path: &str,
+    project: &dyn Project,
+) {
+    let Some((action, diagnostics)) = read_action(project, path) else {
+        return;
+    };
+    let at = tstr_pos(uses);
+    let display = action
+        .name
+        .as_ref()
+        .map_or_else(|| format!("./{path}"), |n| n.raw.clone());
+    for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {
+        cx.error(
+            "action",
+            at,
+            format!(
+                "the metadata of local action \"./{path}\" is invalid: line {}: {}",
+                diagnostic.span.start.line, diagnostic.message
+            ),
+        );
+    }
+    match &action.runs {
+        None => cx.error(
+            "action",
+            at,
+            format!("local action {display:?} has no \"runs\""),
+        ),
+        Some(runs) => match &runs.using {
+            None => cx.error(
+                "action",
+                at,
+                format!("local action {display:?} has no \"runs.using\""),
+            ),
+            Some(using) if !RUNNERS.contains(&using.value.as_str()) => cx.error(
+                "action",
+                at,
+                format!(
+                    "local action {display:?} uses runner {:?}; available runners are {}",
+                    using.value,
+                    quoted_list(RUNNERS.iter().copied())
+                ),
+            ),
+            Some(_) => {}
+        },
+    }
+    let is_docker = matches!(
+        action.runs.as_ref().map(|r| &r.kind),
+        Some(RunsKind::Docker(_))
+    );
+    let with = step.with.as_ref();
+    if let Some(with) = with {
+        for var in with.entries.values() {
+            let name = &var.name.value;
+            let input = action
+                .inputs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v);
+            match input {
+                None if is_docker && (name == "args" || name == "entrypoint") => {}
+                None => cx.error(
+                    "action",
+                    str_pos(&var.name),
+                    format!(
+                        "input {name:?} is not defined by action {display:?}; its inputs are {}",
+                        quoted_list(action.inputs.keys().map(String::as_str))
+                    ),
+                ),
+                Some(input) => {
+                    if input.deprecation_message.is_some() {
+                        cx.warning(
+                            "action",
+                            str_pos(&var.name),
+                            format!("input {name:?} of action {display:?} is deprecated"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for (name, input) in &action.inputs {
+        let required = match input.required.as_ref().map(|r| &r.kind) {
+            Some(ValueKind::Bool(b)) => *b,
+            Some(ValueKind::String(s)) => s.raw == "true",
+            _ => false,
+        };
+        let given = with.is_some_and(|w| w.entries.keys().any(|k| k.eq_ignore_ascii_case(name)));
+        if required && input.default.is_none() && !given {
+            cx.error(
+                "action",
+                at,
+                format!("input {name:?} is required by action {display:?} but not given"),
+            );
+        }
+    }
+}
+
+/// Loads the local reusable workflow `uses` points to (`./path/to/workflow.yml`).
+fn read_called(spec: &str, project: &dyn Project) -> Option<Option<Workflow>> {
+    let path = spec.strip_prefix("./")?;
+    if spec.contains("${{") {
+        return None;
+    }
+    Some(
+        project
+            .read_file(&normalize(path))
+            .map(|bytes| load_workflow(&bytes).0),
+    )
+}
+
+fn workflow_call_of(workflow: &Workflow) -> Option<&WorkflowCall> {
+    workflow
+        .on
+        .as_ref()?
+        .events
+        .iter()
+        .find_map(|e| match &e.config {
+            EventConfig::WorkflowCall(call) => Some(call),
+            _ => None,
+        })
+}
+
+/// Output names of the local reusable workflow `spec`, when it can be read.
+pub(crate) fn called_workflow_outputs(spec: &str, project: &dyn Project) -> Option<Vec<String>> {
+    let workflow = read_called(spec, project)??;
+    let on = workflow.on.as_ref()?;
+    on.event("workflow_call")?;
+    Some(
+        workflow_call_of(&workflow)
+            .map(|c| c.outputs.keys().cloned().collect())
+            .unwrap_or_default(),
+    )
+}
+
+fn check_workflow_call(
+    cx: &mut Checker<'_>,
+    job: &Job,
+    uses: &crate::model::Str,
+    project: &dyn Project,
+) {
+    let spec = uses.value.as_str();
+    let at = str_pos(uses);
+    if !spec.starts_with("./") {
+        if !spec.contains("${{") {
+            let valid = spec.split_once('@').is_some_and(|(path, reference)| {
+                !reference.is_empty() && path.split('/').filter(|p| !p.is_empty()).count() >= 3
+            });
+            if !valid {
+                cx.error(
+                    "workflow-call",
+                    at,
+                    format!("reusable workflow {spec:?} is not in the form \"owner/repo/path/to/workflow.yml@ref\" or \"./path/to/workflow.yml\""),
+                );
+            }
+        }
+        return;
+    }
+    let Some(loaded) = read_called(spec, project) else {
+        return;
+    };
+    let Some(called) = loaded else {
+        cx.error(
+            "workflow-call",
+            at,
+            format!("reusable workflow file {spec:?} does not exist"),
+        );
+        return;
+    };
+    let Some(on) = &called.on else {
+        cx.error(
+            "workflow-call",
+            at,
+            format!("reusable workflow {spec:?} has no \"on:\""),
+        );
+        return;
+    };
+    if on.event("workflow_call").is_none() {
+        cx.error(
+            "workflow-call",
+            at,
+            format!("{spec:?} is not a reusable workflow: \"on:\" has no \"workflow_call\""),
+        );
+        return;
+    }
+    let empty = WorkflowCall::default();
+    let call = workflow_call_of(&called).unwrap_or(&empty);
+    let with = job.with.as_ref();
+    if let Some(with) = with {
+        for arg in with.entries.values() {
+            let name = &arg.name.value;
+            let declared = call
+                .inputs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v);
+            match declared {
+                None => cx.error(
+                    "workflow-call",
+                    str_pos(&arg.name),
+                    format!("input {name:?} is not defined by reusable workflow {spec:?}; its inputs are {}", quoted_list(call.inputs.keys().map(String::as_str))),
+                ),
+                Some(input) => {
+                    if let Some(ty) = input.input_type() {
+                        check_arg_type(cx, name, spec, ty, &arg.value);
+                    }
+                }
+            }
+        }
+    }
+    for (name, input) in &call.inputs {
+        let required = input.required.as_ref().is_some_and(|r| r.value);
+        let given = with.is_some_and(|w| w.entries.keys().any(|k| k.eq_ignore_ascii_case(name)));
+        if required && !given {
+            cx.error(
+                "workflow-call",
+                at,
+                format!("input {name:?} is required by reusable workflow {spec:?}"),
+            );
+        }
+    }
+    let secrets = match &job.secrets {
+        Some(JobSecrets::Inherit(_)) => return,
+        Some(JobSecrets::Map(vars)) => Some(vars),
+        None => None,
+    };
+    if let Some(secrets) = secrets {
+        for var in secrets.entries.values() {
+            let name = &var.name.value;
+            if !call.secrets.keys().any(|k| k.eq_ignore_ascii_case(name)) {
+                cx.error(
+                    "workflow-call",
+                    str_pos(&var.name),
+                    format!("secret {name:?} is not defined by reusable workflow {spec:?}; its secrets are {}", quoted_list(call.secrets.keys().map(String::as_str))),
+                );
+            }
+        }
+    }
+    for (name, secret) in &call.secrets {
+        let required = secret.required.as_ref().is_some_and(|r| r.value);
+        let given = secrets.is_some_and(|s| s.entries.keys().any(|k| k.eq_ignore_ascii_case(name)));
+        if required && !given {
+            cx.error(
+                "workflow-call",
+                at,
+                format!("secret {name:?} is required by reusable workflow {spec:?}"),
+            );
+        }
+    }
+}
+
+/// The type a `with:` value has, when it is known without evaluating anything.
+fn arg_type(cx: &Checker<'_>, value: &Value) -> Option<&'static str> {
+    match &value.kind {
+        ValueKind::Null => {
+            let text = cx
+                .source
+                .get(value.span.start.offset as usize..value.span.end.offset as usize)
+                .unwrap_or("");
+            if matches!(text.trim(), "null" | "Null" | "NULL" | "~") {
+                Some("null")
+            } else {
+                Some("string")
+            }
+        }
+        ValueKind::Bool(_) => Some("bool"),
+        ValueKind::Number(_) => Some("number"),
+        ValueKind::String(s) => match s.as_single_expr().map(|e| &e.kind) {
+            Some(gantry_expr::ExprKind::Bool(_)) => Some("bool"),
+            Some(gantry_expr::ExprKind::Number(_)) => Some("number"),
+            Some(gantry_expr::ExprKind::String(text)) if text.trim().parse::<f64>().is_err() => {
+                Some("string")
+            }
+            Some(gantry_expr::ExprKind::Null) => Some("null"),
+            Some(_) => None,
+            None if s.raw.contains("${{") => None,
+            None if s.raw.trim().parse::<f64>().is_ok() => Some("numeric string"),
+            None => Some("string"),
+        },
+        ValueKind::Seq(_) | ValueKind::Map(_) => Some("object"),
+    }
+}
+
+fn check_arg_type(cx: &mut Checker<'_>, name: &str, spec: &str, ty: InputType, value: &Value) {
+    let Some(actual) = arg_type(cx, value) else {
+        return;
+    };
+    let ok = match ty {
+        InputType::Boolean => actual != "object",
+        InputType::Number => matches!(actual, "number" | "numeric string"),
+        InputType::String | InputType::Choice | InputType::Environment => {
+            matches!(actual, "string" | "number" | "numeric string")
+        }
+    };
+    if !ok {
+        cx.error(
+            "expression",
+            value.span.start,
+            format!("input {name:?} of reusable workflow {spec:?} has type {ty:?} but a {actual} value is given"),
+        );
+    }
+}

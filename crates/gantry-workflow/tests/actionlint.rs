@@ -1,0 +1,460 @@
+//! actionlint conformance: the workflows of `test_data/actionlint/` loaded and checked, and the
+//! positions of our diagnostics compared with the `line:col` of actionlint's expected errors.
+//!
+//! What must hold: every `ok/*.yaml` gives no error; every `err/`, `examples/` file and every
+//! project with expected errors gives at least one diagnostic; the share of expected positions
+//! we report does not fall below [`MIN_MATCHED_PERCENT`]; no real-world workflow of
+//! `realworld/dataset.zip` gets an error unless it is listed. Cases we do not pass are listed in
+//! `test_data/actionlint/skipped.txt` with a reason; a listed case that passes fails the test
+//! too, so the list stays honest. Results are written to `test_data/actionlint/summary.txt`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use gantry_workflow::check::{check_workflow, Project};
+use gantry_workflow::load::load_workflow;
+use gantry_workflow::Diagnostic;
+
+/// Floor of the share of expected positions matched over `err/`, `examples/` and `projects/`.
+const MIN_MATCHED_PERCENT: f64 = 80.0;
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test_data/actionlint")
+}
+
+/// A project rooted at a directory.
+struct DirProject(PathBuf);
+
+impl Project for DirProject {
+    fn read_file(&self, path: &str) -> Option<Vec<u8>> {
+        if path.split('/').any(|p| p == "..") {
+            return None;
+        }
+        let full = self.0.join(path);
+        full.is_file().then(|| std::fs::read(full).ok()).flatten()
+    }
+}
+
+/// A project without files (real-world workflows come alone).
+struct Empty;
+
+impl Project for Empty {
+    fn read_file(&self, _path: &str) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+fn lint(bytes: &[u8], project: &dyn Project) -> Vec<Diagnostic> {
+    let (workflow, mut diagnostics) = load_workflow(bytes);
+    diagnostics.extend(check_workflow(&workflow, project));
+    diagnostics
+}
+
+/// One expected error of a `.out` file.
+#[derive(Debug, Clone)]
+struct Expected {
+    file: String,
+    line: u32,
+    col: u32,
+    kind: String,
+}
+
+/// Parses `.out` lines: `FILE:LINE:COL: MESSAGE [KIND]`, or the same as a `/regex/`.
+fn parse_out(text: &str) -> Vec<Expected> {
+    let mut expected = Vec::new();
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (body, is_regex) = match line.strip_prefix('/').and_then(|l| l.strip_suffix('/')) {
+            Some(inner) => (inner.to_string(), true),
+            None => (line.to_string(), false),
+        };
+        let body = if is_regex {
+            body.replace("\\.", ".")
+        } else {
+            body
+        };
+        let mut parts = body.splitn(4, ':');
+        let (Some(file), Some(l), Some(c)) = (parts.next(), parts.next(), parts.next()) else {
+            // A regex without a position (`/{string => string}/`) only asks for some diagnostic.
+            continue;
+        };
+        let kind = body
+            .rsplit_once('[')
+            .map(|(_, k)| k.trim_end_matches(['/', ']', '\\']).to_string())
+            .unwrap_or_default();
+        expected.push(Expected {
+            file: file.to_string(),
+            line: l.parse().unwrap_or_else(|_| panic!("bad line in {raw}")),
+            col: c.parse().unwrap_or_else(|_| panic!("bad column in {raw}")),
+            kind,
+        });
+    }
+    expected
+}
+
+/// `<case id>\t<reason>` lines.
+fn read_skipped() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(data_dir().join("skipped.txt")).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| match l.split_once('\t') {
+            Some((id, reason)) => (id.trim().to_string(), reason.trim().to_string()),
+            None => panic!("skipped.txt line without a tab-separated reason: {l}"),
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Suite {
+    files: usize,
+    files_with_diagnostics: usize,
+    expected: usize,
+    matched: usize,
+    /// Case ids that failed (no diagnostic for a file with expected errors, errors in `ok/`).
+    failed: Vec<String>,
+    /// Expected positions we did not report, for the summary.
+    unmatched: Vec<String>,
+}
+
+impl Suite {
+    fn percent(&self) -> f64 {
+        if self.expected == 0 {
+            100.0
+        } else {
+            self.matched as f64 * 100.0 / self.expected as f64
+        }
+    }
+}
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| {
+        p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+    });
+    files.sort();
+    files
+}
+
+/// Compares one linted file with its expected errors.
+fn score(
+    suite: &mut Suite,
+    case: &str,
+    diagnostics: &[Diagnostic],
+    expected: &[&Expected],
+    skipped: &BTreeMap<String, String>,
+) {
+    let positions: BTreeSet<(u32, u32)> = diagnostics
+        .iter()
+        .map(|d| (d.span.start.line, d.span.start.col))
+        .collect();
+    for e in expected {
+        let id = format!("{case}:{}:{}", e.line, e.col);
+        let hit = positions.contains(&(e.line, e.col));
+        if skipped.contains_key(&id) || skipped.contains_key(&format!("kind:{}", e.kind)) {
+            if hit && skipped.contains_key(&id) {
+                suite
+                    .failed
+                    .push(format!("{id} is listed in skipped.txt but now matches"));
+            }
+            continue;
+        }
+        suite.expected += 1;
+        if hit {
+            suite.matched += 1;
+        } else {
+            suite.unmatched.push(format!("{id} [{}]", e.kind));
+        }
+    }
+}
+
+fn run_error_dir(name: &str, skipped: &BTreeMap<String, String>) -> Suite {
+    let dir = data_dir().join(name);
+    let project = DirProject(dir.clone());
+    let mut suite = Suite::default();
+    for path in yaml_files(&dir) {
+        let file = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let case = format!("{name}/{file}");
+        let bytes = std::fs::read(&path).unwrap();
+        let out = std::fs::read_to_string(path.with_extension("out")).unwrap_or_default();
+        let expected = parse_out(&out);
+        let diagnostics = lint(&bytes, &project);
+        suite.files += 1;
+        let any = !diagnostics.is_empty();
+        if any {
+            suite.files_with_diagnostics += 1;
+        }
+        let listed = skipped.contains_key(&case);
+        if !expected.is_empty() && any == listed {
+            suite.failed.push(if listed {
+                format!("{case} is listed in skipped.txt but now gives diagnostics")
+            } else {
+                format!("{case} gives no diagnostic")
+            });
+        }
+        let expected: Vec<&Expected> = expected.iter().collect();
+        score(&mut suite, &case, &diagnostics, &expected, skipped);
+    }
+    suite
+}
+
+fn run_ok(skipped: &BTreeMap<String, String>) -> Suite {
+    let dir = data_dir().join("ok");
+    let project = DirProject(dir.clone());
+    let mut suite = Suite::default();
+    for path in yaml_files(&dir) {
+        let file = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let case = format!("ok/{file}");
+        let diagnostics = lint(&std::fs::read(&path).unwrap(), &project);
+        let errors: Vec<String> = diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| {
+                format!(
+                    "{}:{}: {} [{}]",
+                    d.span.start.line, d.span.start.col, d.message, d.code
+                )
+            })
+            .collect();
+        suite.files += 1;
+        if !errors.is_empty() {
+            suite.files_with_diagnostics += 1;
+        }
+        match (errors.is_empty(), skipped.contains_key(&case)) {
+            (false, false) => suite
+                .failed
+                .push(format!("{case} gives errors: {}", errors.join("; "))),
+            (true, true) => suite.failed.push(format!(
+                "{case} is listed in skipped.txt but gives no error"
+            )),
+            _ => {}
+        }
+    }
+    suite
+}
+
+fn run_projects(skipped: &BTreeMap<String, String>) -> Suite {
+    let dir = data_dir().join("projects");
+    let mut suite = Suite::default();
+    let mut projects: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    projects.sort();
+    for root in projects {
+        let name = root
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let case = format!("projects/{name}");
+        let out = std::fs::read_to_string(dir.join(format!("{name}.out"))).unwrap_or_default();
+        let expected = parse_out(&out);
+        let project = DirProject(root.clone());
+        let mut any = false;
+        for path in yaml_files(&root.join("workflows")) {
+            let file = format!(
+                "workflows/{}",
+                path.file_name()
+                    .and_then(|f| f.to_str())
+                    .unwrap_or_default()
+            );
+            let diagnostics = lint(&std::fs::read(&path).unwrap(), &project);
+            any |= !diagnostics.is_empty();
+            let mine: Vec<&Expected> = expected
+                .iter()
+                .filter(|e| e.file.trim_start_matches('/') == file)
+                .collect();
+            score(
+                &mut suite,
+                &format!("{case}/{file}"),
+                &diagnostics,
+                &mine,
+                skipped,
+            );
+            if expected.is_empty()
+                && diagnostics.iter().any(Diagnostic::is_error)
+                && !skipped.contains_key(&case)
+            {
+                let errors: Vec<String> = diagnostics
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .map(|d| {
+                        format!(
+                            "{}:{}: {} [{}]",
+                            d.span.start.line, d.span.start.col, d.message, d.code
+                        )
+                    })
+                    .collect();
+                suite.failed.push(format!(
+                    "{case}/{file} expects no error but gives: {}",
+                    errors.join("; ")
+                ));
+            }
+        }
+        suite.files += 1;
+        if any {
+            suite.files_with_diagnostics += 1;
+        }
+        if !expected.is_empty() && !any && !skipped.contains_key(&case) {
+            suite.failed.push(format!("{case} gives no diagnostic"));
+        }
+    }
+    suite
+}
+
+fn run_realworld(skipped: &BTreeMap<String, String>) -> Suite {
+    let file = std::fs::File::open(data_dir().join("realworld/dataset.zip")).unwrap();
+    let mut archive = zip::ZipArchive::new(file).unwrap();
+    let mut suite = Suite::default();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        if !entry.is_file() {
+            continue;
+        }
+        let name = entry
+            .name()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        let case = format!("realworld/{name}");
+        let diagnostics = lint(&bytes, &Empty);
+        let errors: Vec<String> = diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| {
+                format!(
+                    "{}:{}: {} [{}]",
+                    d.span.start.line, d.span.start.col, d.message, d.code
+                )
+            })
+            .collect();
+        suite.files += 1;
+        if !errors.is_empty() {
+            suite.files_with_diagnostics += 1;
+        }
+        match (errors.is_empty(), skipped.contains_key(&case)) {
+            (false, false) => suite
+                .failed
+                .push(format!("{case} gives errors: {}", errors.join("; "))),
+            (true, true) => suite.failed.push(format!(
+                "{case} is listed in skipped.txt but gives no error"
+            )),
+            _ => {}
+        }
+    }
+    suite
+}
+
+#[test]
+fn actionlint_conformance() {
+    let skipped = read_skipped();
+    let err = run_error_dir("err", &skipped);
+    let examples = run_error_dir("examples", &skipped);
+    let projects = run_projects(&skipped);
+    let ok = run_ok(&skipped);
+    let realworld = run_realworld(&skipped);
+
+    let expected = err.expected + examples.expected + projects.expected;
+    let matched = err.matched + examples.matched + projects.matched;
+    let total_percent = matched as f64 * 100.0 / expected.max(1) as f64;
+
+    let mut summary = String::new();
+    writeln!(
+        summary,
+        "# actionlint conformance (written by crates/gantry-workflow/tests/actionlint.rs)"
+    )
+    .unwrap();
+    writeln!(
+        summary,
+        "# suite\tfiles\tfiles with diagnostics\texpected positions\tmatched\tpercent"
+    )
+    .unwrap();
+    for (name, suite) in [
+        ("err", &err),
+        ("examples", &examples),
+        ("projects", &projects),
+    ] {
+        writeln!(
+            summary,
+            "{name}\t{}\t{}\t{}\t{}\t{:.1}%",
+            suite.files,
+            suite.files_with_diagnostics,
+            suite.expected,
+            suite.matched,
+            suite.percent()
+        )
+        .unwrap();
+    }
+    writeln!(
+        summary,
+        "total\t\t\t{expected}\t{matched}\t{total_percent:.1}%"
+    )
+    .unwrap();
+    writeln!(
+        summary,
+        "ok\t{}\t{} with errors",
+        ok.files, ok.files_with_diagnostics
+    )
+    .unwrap();
+    writeln!(
+        summary,
+        "realworld\t{}\t{} with errors",
+        realworld.files, realworld.files_with_diagnostics
+    )
+    .unwrap();
+    writeln!(summary, "\n# expected positions not reported").unwrap();
+    for u in err
+        .unmatched
+        .iter()
+        .chain(&examples.unmatched)
+        .chain(&projects.unmatched)
+    {
+        writeln!(summary, "{u}").unwrap();
+    }
+    std::fs::write(data_dir().join("summary.txt"), &summary).unwrap();
+
+    let failed: Vec<&String> = err
+        .failed
+        .iter()
+        .chain(&examples.failed)
+        .chain(&projects.failed)
+        .chain(&ok.failed)
+        .chain(&realworld.failed)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} failing cases:\n{}",
+        failed.len(),
+        failed
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        total_percent >= MIN_MATCHED_PERCENT,
+        "matched {total_percent:.1}% of expected positions, below the floor {MIN_MATCHED_PERCENT}%"
+    );
+}
