@@ -1,0 +1,366 @@
+//! Lowering a workflow to a plan: defaults, generated step ids, strategy, reusable calls.
+
+use std::collections::HashMap;
+
+use gantry_plan::lower::{lower, LowerError, RunContext, WorkflowSource};
+use gantry_plan::{CallSecrets, JobBody, Plan, StepAction};
+use gantry_workflow::load_workflow;
+
+struct Files(HashMap<&'static str, &'static str>);
+
+impl WorkflowSource for Files {
+    fn read_workflow(&self, path: &str) -> Result<Vec<u8>, String> {
+        self.0
+            .get(path)
+            .map(|t| t.as_bytes().to_vec())
+            .ok_or_else(|| "no such file".to_owned())
+    }
+}
+
+fn lower_text(text: &str, files: &[(&'static str, &'static str)]) -> Result<Plan, LowerError> {
+    let (workflow, diagnostics) = load_workflow(text.as_bytes());
+    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+    let context = RunContext {
+        workflow_file: ".github/workflows/ci.yml".into(),
+        github: serde_json::json!({"event_name": "push"}),
+        ..RunContext::default()
+    };
+    lower(&workflow, context, &Files(files.iter().copied().collect()))
+}
+
+fn steps_of(plan: &Plan, job: &str) -> Vec<gantry_plan::StepSpec> {
+    match &plan.graph.job(job).unwrap().body {
+        JobBody::Steps(steps) => steps.steps.clone(),
+        JobBody::Call(_) => panic!("{job} is a call"),
+    }
+}
+
+#[test]
+fn generated_step_ids_follow_github() {
+    let plan = lower_text(
+        r#"on: push
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo 1
+      - run: echo 2
+      - uses: actions/checkout@v4
+      - uses: actions/checkout@v4
+      - uses: docker://alpine:3.8
+      - uses: ./local/action
+      - uses: actions/cache/restore@v3
+      - id: build
+        run: make
+      - uses: not-an-action
+"#,
+        &[],
+    )
+    .unwrap();
+    let ids: Vec<String> = steps_of(&plan, "a")
+        .iter()
+        .map(|s| s.generated_id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "__run",
+            "__run_2",
+            "__actions_checkout",
+            "__actions_checkout_2",
+            "__alpine_3_8",
+            "__self",
+            "__actions_cache",
+            "build",
+            "__run_3"
+        ]
+    );
+}
+
+#[test]
+fn defaults_and_templates_stay_raw() {
+    let plan = lower_text(
+        r#"name: CI
+on: push
+env:
+  A: "1"
+defaults:
+  run:
+    shell: bash
+jobs:
+  build:
+    runs-on: [self-hosted, "${{ matrix.os }}"]
+    strategy:
+      matrix:
+        os: [linux, mac]
+        node: ${{ fromJSON(needs.setup.outputs.nodes) }}
+        include:
+          - os: linux
+            big: true
+      max-parallel: 2
+    needs: setup
+    timeout-minutes: 30
+    continue-on-error: ${{ matrix.os == 'mac' }}
+    concurrency:
+      group: ci-${{ github.ref }}
+      cancel-in-progress: true
+    env:
+      B: ${{ env.A }}
+    outputs:
+      v: ${{ steps.x.outputs.v }}
+    steps:
+      - id: x
+        name: Say
+        if: always()
+        run: echo hi
+        working-directory: sub
+        continue-on-error: true
+        timeout-minutes: 5
+        env:
+          C: c
+      - uses: actions/setup-node@v4
+        with:
+          node-version: ${{ matrix.node }}
+  setup:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo
+"#,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(plan.workflow_name, "CI");
+    assert_eq!(plan.graph.env, vec![("A".to_string(), "1".to_string())]);
+    assert_eq!(plan.graph.defaults_run.shell.as_deref(), Some("bash"));
+    let build = plan.graph.job("build").unwrap();
+    assert_eq!(build.needs, ["setup"]);
+    assert_eq!(build.if_expr, "success()");
+    assert_eq!(build.timeout_minutes.as_deref(), Some("30"));
+    assert_eq!(build.continue_on_error, "${{ matrix.os == 'mac' }}");
+    let strategy = build.strategy.as_ref().unwrap();
+    assert_eq!(strategy.fail_fast, "true");
+    assert_eq!(strategy.max_parallel.as_deref(), Some("2"));
+    assert_eq!(
+        strategy.matrix.as_ref().unwrap().to_string(),
+        r#"{"os":["linux","mac"],"node":"${{ fromJSON(needs.setup.outputs.nodes) }}","include":[{"os":"linux","big":true}]}"#
+    );
+    let concurrency = build.concurrency.as_ref().unwrap();
+    assert_eq!(
+        (
+            concurrency.group.as_str(),
+            concurrency.cancel_in_progress.as_str()
+        ),
+        ("ci-${{ github.ref }}", "true")
+    );
+    let JobBody::Steps(job) = &build.body else {
+        panic!("not a steps job")
+    };
+    assert_eq!(
+        job.runs_on,
+        [
+            serde_json::json!("self-hosted"),
+            serde_json::json!("${{ matrix.os }}")
+        ]
+    );
+    assert_eq!(job.env, vec![("B".to_string(), "${{ env.A }}".to_string())]);
+    assert_eq!(
+        job.outputs,
+        vec![("v".to_string(), "${{ steps.x.outputs.v }}".to_string())]
+    );
+    let step = &job.steps[0];
+    assert_eq!(step.id.as_deref(), Some("x"));
+    assert_eq!(step.if_expr, "always()");
+    assert_eq!(step.continue_on_error, "true");
+    assert_eq!(step.timeout_minutes.as_deref(), Some("5"));
+    assert_eq!(step.location, ".github/workflows/ci.yml:30:9");
+    assert_eq!(
+        step.action,
+        StepAction::Run {
+            script: "echo hi".into(),
+            shell: None,
+            working_directory: Some("sub".into())
+        }
+    );
+    assert_eq!(
+        job.steps[1].action,
+        StepAction::Uses {
+            uses: "actions/setup-node@v4".into(),
+            with: vec![("node-version".into(), "${{ matrix.node }}".into())]
+        }
+    );
+    assert_eq!(job.steps[1].if_expr, "success()");
+    // Plans are plain data.
+    let text = serde_json::to_string(&plan).unwrap();
+    let back: Plan = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, plan);
+}
+
+const CALLER: &str = r#"on: push
+jobs:
+  call:
+    uses: ./.github/workflows/reusable.yml
+    with:
+      msg: hello
+      count: 3
+    secrets: inherit
+  call2:
+    uses: ./.github/workflows/reusable.yml
+    with:
+      msg: ${{ needs.call.outputs.out }}
+    secrets:
+      token: ${{ secrets.T }}
+    needs: call
+"#;
+
+const REUSABLE: &str = r#"on:
+  workflow_call:
+    inputs:
+      msg:
+        type: string
+        required: true
+      count:
+        type: number
+        default: 1
+    secrets:
+      token:
+        required: false
+    outputs:
+      out:
+        value: ${{ jobs.inner.outputs.r }}
+env:
+  X: x
+jobs:
+  inner:
+    runs-on: ubuntu-latest
+    outputs:
+      r: ${{ steps.s.outputs.r }}
+    steps:
+      - id: s
+        run: echo "r=${{ inputs.msg }}" >> "$GITHUB_OUTPUT"
+"#;
+
+#[test]
+fn local_reusable_workflows_are_expanded() {
+    let plan = lower_text(CALLER, &[(".github/workflows/reusable.yml", REUSABLE)]).unwrap();
+    let JobBody::Call(call) = &plan.graph.job("call").unwrap().body else {
+        panic!("not a call")
+    };
+    assert_eq!(call.uses, "./.github/workflows/reusable.yml");
+    assert_eq!(
+        call.with,
+        vec![
+            ("msg".into(), serde_json::json!("hello")),
+            ("count".into(), serde_json::json!(3))
+        ]
+    );
+    assert_eq!(call.secrets, CallSecrets::Inherit);
+    let called = &call.called;
+    assert_eq!(
+        called
+            .inputs
+            .iter()
+            .map(|i| (i.name.as_str(), i.input_type.as_str(), i.required))
+            .collect::<Vec<_>>(),
+        [("msg", "string", true), ("count", "number", false)]
+    );
+    assert_eq!(called.inputs[1].default, Some(serde_json::json!(1)));
+    assert_eq!(called.secrets, vec![("token".to_string(), false)]);
+    assert_eq!(
+        called.outputs,
+        vec![("out".to_string(), "${{ jobs.inner.outputs.r }}".to_string())]
+    );
+    assert_eq!(called.graph.workflow_file, ".github/workflows/reusable.yml");
+    assert_eq!(called.graph.env, vec![("X".to_string(), "x".to_string())]);
+    assert_eq!(called.graph.jobs[0].job_id, "inner");
+    let JobBody::Call(call2) = &plan.graph.job("call2").unwrap().body else {
+        panic!("not a call")
+    };
+    assert_eq!(
+        call2.secrets,
+        CallSecrets::Map(vec![("token".into(), "${{ secrets.T }}".into())])
+    );
+}
+
+fn check_err(files: &[(&'static str, &'static str)], text: &str, expected: &str) {
+    let err = lower_text(text, files).unwrap_err().to_string();
+    assert!(
+        err.contains(expected),
+        "error '{err}' should contain '{expected}'"
+    );
+}
+
+const CALL_A: &str = "on: push\njobs:\n  c:\n    uses: ./a.yml\n";
+
+#[test]
+fn reusable_errors() {
+    check_err(
+        &[],
+        "on: push\njobs:\n  c:\n    uses: octo/repo/.github/workflows/x.yml@v1\n",
+        "only local reusable workflows",
+    );
+    check_err(&[], CALL_A, "cannot read called workflow 'a.yml'");
+    check_err(
+        &[(
+            "a.yml",
+            "on: push\njobs:\n  x:\n    runs-on: a\n    steps:\n      - run: b\n",
+        )],
+        CALL_A,
+        "not reusable",
+    );
+    check_err(
+        &[(
+            "a.yml",
+            "on: workflow_call\njobs:\n  c:\n    uses: ./a.yml\n",
+        )],
+        CALL_A,
+        "cycle",
+    );
+    check_err(&[("a.yml", "on: workflow_call\njobs: [")], CALL_A, "a.yml:");
+    let chain: &[(&'static str, &'static str)] = &[
+        (
+            "a.yml",
+            "on: workflow_call\njobs:\n  c:\n    uses: ./b.yml\n",
+        ),
+        (
+            "b.yml",
+            "on: workflow_call\njobs:\n  c:\n    uses: ./c.yml\n",
+        ),
+        (
+            "c.yml",
+            "on: workflow_call\njobs:\n  c:\n    uses: ./d.yml\n",
+        ),
+        (
+            "d.yml",
+            "on: workflow_call\njobs:\n  c:\n    uses: ./e.yml\n",
+        ),
+        (
+            "e.yml",
+            "on: workflow_call\njobs:\n  x:\n    runs-on: a\n    steps:\n      - run: b\n",
+        ),
+    ];
+    // Caller + a, b, c, d (four levels) is allowed; one more is not.
+    assert!(
+        lower_text(CALL_A, chain).is_err(),
+        "five levels below the caller"
+    );
+    let four: Vec<(&'static str, &'static str)> = vec![
+        chain[0],
+        chain[1],
+        chain[2],
+        (
+            "d.yml",
+            "on: workflow_call\njobs:\n  x:\n    runs-on: a\n    steps:\n      - run: b\n",
+        ),
+    ];
+    assert!(lower_text(CALL_A, &four).is_ok());
+    check_err(chain, CALL_A, "nested deeper than 4 levels");
+}
+
+#[test]
+fn graph_errors() {
+    check_err(
+        &[],
+        "on: push\njobs:\n  a:\n    needs: b\n    runs-on: x\n    steps:\n      - run: y\n",
+        "needs unknown job 'b'",
+    );
+}
