@@ -1,12 +1,27 @@
 //! Executes jobs on the host: the only crate that spawns processes.
 //!
-//! The pipeline of one step, one file per stage: `shell` (which program runs a `run:` script),
-//! `process` (spawn in its own process group, read output in bounded lines, stop on timeout or
-//! cancellation), `commands` (workflow commands in stdout), `mask` (secrets out of every line),
-//! `files` (the `GITHUB_*` file commands read after the step).
+//! [`HostExecutor`] implements [`gantry_plan::Executor`]: it runs one `JobSpec` with GitHub's
+//! step semantics. The pipeline of one step, one file per stage: `eval` (conditions, templates,
+//! contexts), `shell` (which program runs a `run:` script), `process` (spawn in its own process
+//! group, read output in bounded lines, stop on timeout or cancellation), `commands` (workflow
+//! commands in stdout), `mask` (secrets out of every line), `output` (commands applied, lines
+//! sent), `files` (the `GITHUB_*` file commands read after the step), `env` (the runner's
+//! variables). `job` is the step loop, `actions` resolves and runs `uses:` (composite,
+//! JavaScript, cached remote actions, `builtin/`), `workspace` prepares the job's directories,
+//! `hash_files` implements `hashFiles`.
 
+mod actions;
+pub mod builtin;
 pub mod commands;
+pub mod env;
+pub mod eval;
 pub mod files;
+pub mod hash_files;
+mod job;
 pub mod mask;
+mod output;
 pub mod process;
 pub mod shell;
+pub mod workspace;
+
+pub use job::{HostExecutor, HostExecutorOptions};

@@ -185,7 +185,7 @@ pub async fn run_process(
     spec: &ProcessSpec,
     limits: RunLimits,
     cancel: &CancellationToken,
-    on_output: &mut dyn FnMut(Stream, Fragment),
+    on_output: &mut (dyn FnMut(Stream, Fragment) + Send),
 ) -> Result<(ProcessEnd, i32), ProcessError> {
     let mut command = tokio::process::Command::new(&spec.program);
     command

@@ -1,0 +1,728 @@
+//! `uses:` steps: finding the action and running it.
+//!
+//! Resolution order (add new sources in [`Job::resolve`]): `docker://` (not supported on the
+//! host), a local path `./dir` (its `action.yml`/`action.yaml`), a remote `owner/repo[/path]@ref`
+//! from the action cache directory (`owner/repo/ref/[path/]`), then a native built-in for the
+//! well-known actions (see `builtin/`), else an error naming the action. Composite actions run
+//! their steps in a nested frame (own `steps` context and status, `inputs`, `github.action_path`);
+//! JavaScript actions (`runs.using: nodeNN`) run `main` with the machine's `node`, `pre` at job
+//! start and `post` at job end in reverse order, with `INPUT_*` and `STATE_*` variables.
+//!
+//! Invariant: a missing or broken action fails its step with a message naming it; nothing is
+//! fetched from the network. Tests: `tests/host.rs`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gantry_expr::{Map, Value};
+use gantry_plan::{Conclusion, JobEvent, JobSpec, StepAction, StepSpec};
+use gantry_workflow::model::{Action, ExprOr, RunsKind};
+use indexmap::IndexMap;
+
+use crate::eval::{eval_condition, eval_string};
+use crate::job::{ActionInfo, ActionResult, Frame, Job, PostKind, PostStep, ProcessStep};
+use crate::shell::which;
+
+/// Where a `uses:` points.
+pub(crate) enum Resolved {
+    /// An `action.yml` found on disk.
+    Metadata {
+        dir: PathBuf,
+        action: Box<Action>,
+        info: ActionInfo,
+    },
+    /// A native built-in (`owner/repo[/path]`, lowercase).
+    Builtin(String),
+}
+
+/// `owner/repo[/path]@ref` split up.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct RemoteRef {
+    pub owner: String,
+    pub repo: String,
+    pub path: String,
+    pub git_ref: String,
+}
+
+pub(crate) fn parse_remote(uses: &str) -> Option<RemoteRef> {
+    let (name, git_ref) = uses.split_once('@')?;
+    let mut parts = name.splitn(3, '/');
+    let owner = parts.next()?.to_owned();
+    let repo = parts.next()?.to_owned();
+    let path = parts.next().unwrap_or("").trim_end_matches('/').to_owned();
+    if owner.is_empty() || repo.is_empty() || git_ref.is_empty() {
+        return None;
+    }
+    Some(RemoteRef {
+        owner,
+        repo,
+        path,
+        git_ref: git_ref.to_owned(),
+    })
+}
+
+fn load_metadata(dir: &Path) -> Result<Box<Action>, String> {
+    let file = ["action.yml", "action.yaml"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!(
+                "Can't find 'action.yml' or 'action.yaml' under '{}'. Did you forget to run actions/checkout before running your local action?",
+                dir.display()
+            )
+        })?;
+    let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let (action, diagnostics) = gantry_workflow::load_action(&bytes);
+    if let Some(d) = diagnostics
+        .iter()
+        .find(|d| d.severity == gantry_workflow::Severity::Error)
+    {
+        return Err(format!(
+            "{}:{}:{}: {}",
+            file.display(),
+            d.span.start.line,
+            d.span.start.col,
+            d.message
+        ));
+    }
+    Ok(Box::new(action))
+}
+
+/// `INPUT_<NAME>` as the runner spells it.
+pub(crate) fn input_env_name(name: &str) -> String {
+    format!("INPUT_{}", name.replace(' ', "_").to_ascii_uppercase())
+}
+
+/// Converts an action.yml step into the step form the executor runs.
+fn to_step_spec(step: &gantry_workflow::model::Step, position: usize) -> StepSpec {
+    let expr_or_bool = |v: &ExprOr<bool>| match v {
+        ExprOr::Value(b) => b.to_string(),
+        ExprOr::Expr(t) => t.raw.clone(),
+    };
+    let expr_or_f64 = |v: &ExprOr<f64>| match v {
+        ExprOr::Value(n) => n.to_string(),
+        ExprOr::Expr(t) => t.raw.clone(),
+    };
+    let vars = |v: &Option<gantry_workflow::model::Vars>| -> Vec<(String, String)> {
+        v.as_ref()
+            .map(|vars| {
+                vars.entries
+                    .iter()
+                    .map(|(k, var)| (k.clone(), var.value.raw.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let action = match (&step.run, &step.uses) {
+        (Some(run), _) => StepAction::Run {
+            script: run.raw.clone(),
+            shell: step.shell.as_ref().map(|s| s.raw.clone()),
+            working_directory: step.working_directory.as_ref().map(|s| s.raw.clone()),
+        },
+        (None, Some(uses)) => StepAction::Uses {
+            uses: uses.raw.clone(),
+            with: vars(&step.with),
+        },
+        (None, None) => StepAction::Run {
+            script: String::new(),
+            shell: None,
+            working_directory: None,
+        },
+    };
+    let id = step.id.as_ref().map(|s| s.value.clone());
+    StepSpec {
+        generated_id: id.clone().unwrap_or_else(|| format!("__{position}")),
+        id,
+        name: step.name.as_ref().map(|n| n.raw.clone()),
+        if_expr: step
+            .if_
+            .as_ref()
+            .map(|c| c.text.raw.clone())
+            .unwrap_or_else(|| "success()".to_owned()),
+        action,
+        env: vars(&step.env),
+        continue_on_error: step
+            .continue_on_error
+            .as_ref()
+            .map(|c| expr_or_bool(&c.value))
+            .unwrap_or_else(|| "false".to_owned()),
+        timeout_minutes: step.timeout_minutes.as_ref().map(|t| expr_or_f64(&t.value)),
+        location: String::new(),
+    }
+}
+
+impl Job {
+    pub(crate) fn resolve(&self, uses: &str) -> Result<Resolved, String> {
+        let uses = uses.trim();
+        if uses.starts_with("docker://") {
+            return Err(format!(
+                "Docker actions are not supported by the host executor: '{uses}'"
+            ));
+        }
+        if uses.starts_with("./") || uses == "." || uses.starts_with("../") {
+            let dir = self.dirs.workspace.join(uses);
+            let action = load_metadata(&dir)?;
+            return Ok(Resolved::Metadata {
+                info: ActionInfo {
+                    path: dir.clone(),
+                    repository: String::new(),
+                    git_ref: String::new(),
+                },
+                dir,
+                action,
+            });
+        }
+        let remote = parse_remote(uses).ok_or_else(|| {
+            format!("Expected format {{owner}}/{{repo}}[/path]@ref. Actual '{uses}'")
+        })?;
+        if let Some(cache) = &self.options.action_cache {
+            let root = cache
+                .join(&remote.owner)
+                .join(&remote.repo)
+                .join(&remote.git_ref);
+            if root.is_dir() {
+                let dir = if remote.path.is_empty() {
+                    root
+                } else {
+                    root.join(&remote.path)
+                };
+                let action = load_metadata(&dir)?;
+                return Ok(Resolved::Metadata {
+                    info: ActionInfo {
+                        path: dir.clone(),
+                        repository: format!("{}/{}", remote.owner, remote.repo),
+                        git_ref: remote.git_ref.clone(),
+                    },
+                    dir,
+                    action,
+                });
+            }
+        }
+        let name = if remote.path.is_empty() {
+            format!("{}/{}", remote.owner, remote.repo)
+        } else {
+            format!("{}/{}/{}", remote.owner, remote.repo, remote.path)
+        }
+        .to_ascii_lowercase();
+        if crate::builtin::is_builtin(&name) {
+            return Ok(Resolved::Builtin(name));
+        }
+        Err(match &self.options.action_cache {
+            Some(cache) => format!(
+                "Unable to resolve action '{uses}': not found in the action cache '{}' (expected '{}') and not a built-in action",
+                cache.display(),
+                cache
+                    .join(&remote.owner)
+                    .join(&remote.repo)
+                    .join(&remote.git_ref)
+                    .display()
+            ),
+            None => format!(
+                "Unable to resolve action '{uses}': no action cache is configured and it is not a built-in action"
+            ),
+        })
+    }
+
+    /// Evaluates `with:` in order.
+    fn eval_with(
+        &self,
+        frame: &Frame,
+        step_env: &IndexMap<String, String>,
+        with: &[(String, String)],
+    ) -> Result<IndexMap<String, String>, String> {
+        let scope = self.scope(frame, step_env);
+        let host = self.status_host(frame);
+        let mut out = IndexMap::new();
+        for (k, raw) in with {
+            let v = eval_string(raw, &scope, &host)
+                .map_err(|e| format!("error evaluating with '{k}': {e}"))?;
+            out.insert(k.clone(), v);
+        }
+        Ok(out)
+    }
+
+    /// Adds action.yml defaults for inputs not given; warns about unexpected ones.
+    fn complete_inputs(
+        &self,
+        frame: &Frame,
+        step_env: &IndexMap<String, String>,
+        action: &Action,
+        given: IndexMap<String, String>,
+        log: Option<usize>,
+    ) -> IndexMap<String, String> {
+        let unexpected: Vec<&String> = given
+            .keys()
+            .filter(|k| !action.inputs.keys().any(|n| n.eq_ignore_ascii_case(k)))
+            .collect();
+        if !unexpected.is_empty() && !action.inputs.is_empty() {
+            let valid: Vec<String> = action.inputs.keys().map(|k| format!("'{k}'")).collect();
+            let list: Vec<String> = unexpected.iter().map(|k| format!("'{k}'")).collect();
+            self.warning(
+                log,
+                &format!(
+                    "Unexpected input(s) {}, valid inputs are [{}]",
+                    list.join(", "),
+                    valid.join(", ")
+                ),
+            );
+        }
+        let mut inputs = given;
+        let scope = self.scope(frame, step_env);
+        let host = self.status_host(frame);
+        for (name, input) in &action.inputs {
+            if inputs.keys().any(|k| k.eq_ignore_ascii_case(name)) {
+                continue;
+            }
+            if let Some(default) = &input.default {
+                let value = eval_string(&default.raw, &scope, &host).unwrap_or_default();
+                inputs.insert(name.clone(), value);
+            }
+        }
+        inputs
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn run_uses(
+        &mut self,
+        frame: &mut Frame,
+        step: &StepSpec,
+        log: Option<usize>,
+        name: &str,
+        step_env: &IndexMap<String, String>,
+        uses: &str,
+        with: &[(String, String)],
+        timeout: Option<Duration>,
+        timeout_minutes: Option<f64>,
+    ) -> ActionResult {
+        let given = match self.eval_with(frame, step_env, with) {
+            Ok(w) => w,
+            Err(e) => {
+                self.error(log, &e);
+                return ActionResult::failure();
+            }
+        };
+        let resolved = match self.resolve(uses) {
+            Ok(r) => r,
+            Err(e) => {
+                self.error(log, &e);
+                return ActionResult::failure();
+            }
+        };
+        self.log(log, &format!("##[group]Run {uses}"));
+        for (k, v) in &given {
+            self.log(log, &format!("  with {k}: {v}"));
+        }
+        self.log(log, "##[endgroup]");
+        match resolved {
+            Resolved::Builtin(builtin) => {
+                crate::builtin::run(self, frame, step, log, &builtin, given, step_env).await
+            }
+            Resolved::Metadata { dir, action, info } => {
+                let inputs = self.complete_inputs(frame, step_env, &action, given, log);
+                let kind = action.runs.as_ref().map(|r| &r.kind);
+                match kind {
+                    Some(RunsKind::Composite(composite)) => {
+                        let steps: Vec<StepSpec> = composite
+                            .steps
+                            .as_ref()
+                            .map(|s| {
+                                s.items
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, st)| to_step_spec(st, i))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        self.run_composite(frame, log, &action, steps, inputs, info, step_env)
+                            .await
+                    }
+                    Some(RunsKind::Node(node)) => {
+                        let Some(main) = node.main.as_ref().map(|m| m.raw.clone()) else {
+                            self.error(log, &format!("The action '{uses}' has no 'runs.main'"));
+                            return ActionResult::failure();
+                        };
+                        let post = node.post.as_ref().map(|p| p.raw.clone());
+                        let post_if = node
+                            .post_if
+                            .as_ref()
+                            .map(|c| c.text.raw.clone())
+                            .unwrap_or_else(|| "always()".to_owned());
+                        self.run_node(
+                            frame,
+                            step,
+                            log,
+                            name,
+                            &dir,
+                            &main,
+                            post,
+                            post_if,
+                            inputs,
+                            info,
+                            step_env,
+                            timeout,
+                            timeout_minutes,
+                        )
+                        .await
+                    }
+                    Some(RunsKind::Docker(_)) => {
+                        self.error(
+                            log,
+                            &format!(
+                                "Docker actions are not supported by the host executor: '{uses}'"
+                            ),
+                        );
+                        ActionResult::failure()
+                    }
+                    Some(RunsKind::Unknown) | None => {
+                        let using = action
+                            .runs
+                            .as_ref()
+                            .and_then(|r| r.using.as_ref())
+                            .map(|u| u.value.clone())
+                            .unwrap_or_default();
+                        self.error(
+                            log,
+                            &format!("The action '{uses}' uses an unsupported runtime '{using}'"),
+                        );
+                        ActionResult::failure()
+                    }
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_composite(
+        &mut self,
+        frame: &mut Frame,
+        log: Option<usize>,
+        action: &Action,
+        steps: Vec<StepSpec>,
+        inputs: IndexMap<String, String>,
+        info: ActionInfo,
+        step_env: &IndexMap<String, String>,
+    ) -> ActionResult {
+        let inputs_value: Map = inputs
+            .iter()
+            .map(|(k, v)| (k.as_str(), Value::from(v.as_str())))
+            .collect();
+        let mut github = match self.base.get("github") {
+            Some(Value::Object(m)) => (**m).clone(),
+            _ => Map::new(),
+        };
+        github.insert("action_path", Value::from(info.path.display().to_string()));
+        github.insert("action_repository", Value::from(info.repository.as_str()));
+        github.insert("action_ref", Value::from(info.git_ref.as_str()));
+        let mut env = frame.env.clone();
+        for (k, v) in step_env {
+            env.insert(k.clone(), v.clone());
+        }
+        let mut nested = Frame {
+            steps: Map::new(),
+            failed: false,
+            inputs: Some(Value::from(inputs_value)),
+            github: Some(Value::from(github)),
+            env,
+            top_level: false,
+            action: Some(info),
+            log_step: log,
+        };
+        let mut cancelled = false;
+        for step in &steps {
+            let record = self.run_step(&mut nested, step, None).await;
+            if record.outcome == Conclusion::Cancelled {
+                cancelled = true;
+            }
+            nested.record(&step.generated_id, &record);
+        }
+        let mut outputs = IndexMap::new();
+        {
+            let scope = self.scope(&nested, &IndexMap::new());
+            let host = self.status_host(&nested);
+            for (name, output) in &action.outputs {
+                let raw = output.value.as_ref().map(|v| v.raw.as_str()).unwrap_or("");
+                match eval_string(raw, &scope, &host) {
+                    Ok(v) => {
+                        outputs.insert(name.clone(), v);
+                    }
+                    Err(e) => {
+                        self.error(log, &format!("error evaluating output '{name}': {e}"));
+                    }
+                }
+            }
+        }
+        let outcome = if nested.failed {
+            Conclusion::Failure
+        } else if cancelled {
+            Conclusion::Cancelled
+        } else {
+            Conclusion::Success
+        };
+        ActionResult { outcome, outputs }
+    }
+
+    fn node_program(&self) -> Result<PathBuf, String> {
+        if let Some(node) = &self.options.node {
+            return Ok(node.clone());
+        }
+        let path: String = self.base_path.clone();
+        which("node", std::ffi::OsStr::new(&path))
+            .ok_or_else(|| "JavaScript actions need 'node' on PATH".to_owned())
+    }
+
+    fn node_env(
+        inputs: &IndexMap<String, String>,
+        info: &ActionInfo,
+        state: &[(String, String)],
+    ) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = inputs
+            .iter()
+            .map(|(k, v)| (input_env_name(k), v.clone()))
+            .collect();
+        for (k, v) in state {
+            env.push((format!("STATE_{k}"), v.clone()));
+        }
+        env.push(("GITHUB_ACTION_PATH".into(), info.path.display().to_string()));
+        env.push(("GITHUB_ACTION_REPOSITORY".into(), info.repository.clone()));
+        env.push(("GITHUB_ACTION_REF".into(), info.git_ref.clone()));
+        env
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_node(
+        &mut self,
+        frame: &mut Frame,
+        step: &StepSpec,
+        log: Option<usize>,
+        name: &str,
+        dir: &Path,
+        main: &str,
+        post: Option<String>,
+        post_if: String,
+        inputs: IndexMap<String, String>,
+        info: ActionInfo,
+        step_env: &IndexMap<String, String>,
+        timeout: Option<Duration>,
+        timeout_minutes: Option<f64>,
+    ) -> ActionResult {
+        let node = match self.node_program() {
+            Ok(n) => n,
+            Err(e) => {
+                self.error(log, &e);
+                return ActionResult::failure();
+            }
+        };
+        let mut state: Vec<(String, String)> = self
+            .pre_state
+            .get(&step.generated_id)
+            .cloned()
+            .unwrap_or_default();
+        let env = Job::node_env(&inputs, &info, &state);
+        let process = ProcessStep {
+            program: node.clone(),
+            args: vec![dir.join(main).display().to_string()],
+            cwd: self.dirs.workspace.clone(),
+            env,
+            timeout,
+            display_name: name.to_owned(),
+            timeout_minutes,
+        };
+        let mut saved = Vec::new();
+        let result = self
+            .run_process_step(frame, step, log, process, step_env, Some(&mut saved))
+            .await;
+        state.extend(saved);
+        if let Some(post) = post {
+            let mut env = Job::node_env(&inputs, &info, &state);
+            env.extend(step_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+            self.posts.push(PostStep {
+                name: format!("Post {name}"),
+                condition: post_if,
+                kind: PostKind::Node {
+                    script: dir.join(post),
+                    env,
+                    state,
+                    action: info,
+                    step_id: step.generated_id.clone(),
+                },
+            });
+        }
+        result
+    }
+
+    /// `pre` of the job's JavaScript actions, in step order, before the first step.
+    pub(crate) async fn run_pre_steps(&mut self, top: &mut Frame, spec: &JobSpec) {
+        for step in &spec.steps {
+            let StepAction::Uses { uses, with } = &step.action else {
+                continue;
+            };
+            let Ok(Resolved::Metadata { dir, action, info }) = self.resolve(uses) else {
+                continue;
+            };
+            let Some(RunsKind::Node(node)) = action.runs.as_ref().map(|r| &r.kind) else {
+                continue;
+            };
+            let Some(pre) = node.pre.as_ref().map(|p| p.raw.clone()) else {
+                continue;
+            };
+            let pre_if = node
+                .pre_if
+                .as_ref()
+                .map(|c| c.text.raw.clone())
+                .unwrap_or_else(|| "always()".to_owned());
+            let run = {
+                let scope = self.scope(top, &IndexMap::new());
+                let host = self.status_host(top);
+                eval_condition(&pre_if, &scope, &host).unwrap_or(false)
+            };
+            if !run {
+                continue;
+            }
+            let Ok(given) = self.eval_with(top, &IndexMap::new(), with) else {
+                continue;
+            };
+            let inputs = self.complete_inputs(top, &IndexMap::new(), &action, given, None);
+            let node_program = match self.node_program() {
+                Ok(n) => n,
+                Err(e) => {
+                    self.error(None, &e);
+                    self.failed = true;
+                    continue;
+                }
+            };
+            self.log(None, &format!("##[group]Pre Run {uses}"));
+            self.log(None, "##[endgroup]");
+            let env = Job::node_env(&inputs, &info, &[]);
+            let process = ProcessStep {
+                program: node_program,
+                args: vec![dir.join(&pre).display().to_string()],
+                cwd: self.dirs.workspace.clone(),
+                env,
+                timeout: None,
+                display_name: format!("Pre Run {uses}"),
+                timeout_minutes: None,
+            };
+            let mut saved = Vec::new();
+            let result = self
+                .run_process_step(top, step, None, process, &IndexMap::new(), Some(&mut saved))
+                .await;
+            self.pre_state.insert(step.generated_id.clone(), saved);
+            if result.outcome == Conclusion::Failure {
+                self.failed = true;
+            }
+        }
+    }
+
+    /// Post steps in reverse order of registration.
+    pub(crate) async fn run_post_steps(&mut self, top: &Frame) {
+        while let Some(post) = self.posts.pop() {
+            if !self.cancelled && self.cancel.is_cancelled() {
+                self.cancelled = true;
+            }
+            let run = {
+                let scope = self.scope(top, &IndexMap::new());
+                let host = self.status_host(top);
+                eval_condition(&post.condition, &scope, &host)
+            };
+            match run {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    self.error(None, &format!("error evaluating post condition: {e}"));
+                    self.failed = true;
+                    continue;
+                }
+            }
+            let _ = self.events.send(JobEvent::Log {
+                step: None,
+                line: self.masker.mask(&format!("##[group]{}", post.name)),
+            });
+            self.log(None, "##[endgroup]");
+            let outcome = match post.kind {
+                PostKind::Node {
+                    script,
+                    env,
+                    state,
+                    action,
+                    step_id,
+                } => {
+                    let node = match self.node_program() {
+                        Ok(n) => n,
+                        Err(e) => {
+                            self.error(None, &e);
+                            self.failed = true;
+                            continue;
+                        }
+                    };
+                    let mut env = env;
+                    for (k, v) in &state {
+                        env.push((format!("STATE_{k}"), v.clone()));
+                    }
+                    let mut frame = Frame::top();
+                    frame.action = Some(action);
+                    frame.steps = top.steps.clone();
+                    let cancel_timeout = self.cancelled.then_some(self.options.cancel_timeout);
+                    let process = ProcessStep {
+                        program: node,
+                        args: vec![script.display().to_string()],
+                        cwd: self.dirs.workspace.clone(),
+                        env,
+                        timeout: cancel_timeout,
+                        display_name: post.name.clone(),
+                        timeout_minutes: None,
+                    };
+                    self.run_process_with_id(
+                        &mut frame,
+                        &step_id,
+                        None,
+                        process,
+                        &IndexMap::new(),
+                        None,
+                    )
+                    .await
+                    .outcome
+                }
+                PostKind::CacheSave(request) => crate::builtin::cache::save(self, &request),
+            };
+            if outcome == Conclusion::Failure {
+                self.failed = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_refs() {
+        let r = |o: &str, r: &str, p: &str, g: &str| {
+            Some(RemoteRef {
+                owner: o.into(),
+                repo: r.into(),
+                path: p.into(),
+                git_ref: g.into(),
+            })
+        };
+        assert_eq!(
+            parse_remote("actions/checkout@v4"),
+            r("actions", "checkout", "", "v4")
+        );
+        assert_eq!(
+            parse_remote("actions/cache/restore@v4"),
+            r("actions", "cache", "restore", "v4")
+        );
+        assert_eq!(parse_remote("o/r/a/b@main"), r("o", "r", "a/b", "main"));
+        assert_eq!(parse_remote("actions/checkout"), None);
+        assert_eq!(parse_remote("checkout@v4"), None);
+        assert_eq!(parse_remote("o/r@"), None);
+    }
+
+    #[test]
+    fn input_names() {
+        assert_eq!(input_env_name("fetch-depth"), "INPUT_FETCH-DEPTH");
+        assert_eq!(input_env_name("my input"), "INPUT_MY_INPUT");
+    }
+}

@@ -1,0 +1,216 @@
+//! What happens to each line a step prints: workflow commands are applied, everything else is
+//! masked and sent out as a log event.
+//!
+//! Invariant: nothing leaves through [`OutputSink`] unmasked; a value registered with
+//! `::add-mask::` is masked from the next line on (including in the same step). Pieces of an
+//! over-long line go through a per-stream [`StreamMasker`] and are never parsed as commands.
+//! Tests: end to end in `tests/host.rs`.
+
+use gantry_plan::JobEvent;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::commands::{AnnotationProps, Command, CommandParser};
+use crate::mask::{Masker, StreamMasker};
+use crate::process::{Fragment, Stream};
+
+pub const SET_OUTPUT_DEPRECATED: &str = "The `set-output` command is deprecated and will be disabled soon. Please upgrade to using Environment Files. For more information see: https://github.blog/changelog/2022-10-11-github-actions-deprecating-save-state-and-set-output-commands/";
+pub const SAVE_STATE_DEPRECATED: &str = "The `save-state` command is deprecated and will be disabled soon. Please upgrade to using Environment Files. For more information see: https://github.blog/changelog/2022-10-11-github-actions-deprecating-save-state-and-set-output-commands/";
+
+fn unsecure_disabled(command: &str) -> String {
+    format!("The `{command}` command is disabled. Please upgrade to using Environment Files or opt into unsecure command execution by setting the `ACTIONS_ALLOW_UNSECURE_COMMANDS` environment variable to `true`. For more information see: https://github.blog/changelog/2020-10-01-github-actions-deprecating-set-env-and-add-path-commands/")
+}
+
+/// Sends masked log lines and annotations for one step.
+pub struct Emitter<'a> {
+    pub events: &'a UnboundedSender<JobEvent>,
+    pub step: Option<usize>,
+}
+
+impl Emitter<'_> {
+    /// Sends a line that is already masked.
+    pub fn log_masked(&self, line: String) {
+        let _ = self.events.send(JobEvent::Log {
+            step: self.step,
+            line,
+        });
+    }
+
+    pub fn log(&self, masker: &Masker, line: &str) {
+        self.log_masked(masker.mask(line));
+    }
+
+    /// An annotation plus its `##[level]` log line.
+    pub fn annotate(&self, masker: &Masker, level: &str, message: &str, props: &AnnotationProps) {
+        let message = masker.mask(message);
+        for line in message.split('\n') {
+            self.log_masked(format!("##[{level}]{line}"));
+        }
+        let _ = self.events.send(JobEvent::Annotation {
+            level: level.to_owned(),
+            message,
+            file: props.file.as_deref().map(|f| masker.mask(f)),
+            line: props.line,
+            col: props.col,
+        });
+    }
+
+    pub fn error(&self, masker: &Masker, message: &str) {
+        self.annotate(masker, "error", message, &AnnotationProps::default());
+    }
+
+    pub fn warning(&self, masker: &Masker, message: &str) {
+        self.annotate(masker, "warning", message, &AnnotationProps::default());
+    }
+}
+
+/// Collected effects of a step's output, applied by the step runner afterwards.
+#[derive(Debug, Default)]
+pub struct CommandEffects {
+    pub outputs: Vec<(String, String)>,
+    pub state: Vec<(String, String)>,
+    pub env: Vec<(String, String)>,
+    pub path: Vec<String>,
+    /// A command failed the step (a disabled command was used).
+    pub failed: bool,
+}
+
+/// Per-step output handling.
+pub struct OutputSink<'a> {
+    pub masker: &'a mut Masker,
+    pub emit: Emitter<'a>,
+    pub parser: CommandParser,
+    pub stdout_pieces: StreamMasker,
+    pub stderr_pieces: StreamMasker,
+    stdout_open_piece: bool,
+    stderr_open_piece: bool,
+    pub effects: CommandEffects,
+    pub echo: bool,
+    pub debug: bool,
+    pub allow_unsecure: bool,
+}
+
+impl<'a> OutputSink<'a> {
+    pub fn new(
+        masker: &'a mut Masker,
+        emit: Emitter<'a>,
+        debug: bool,
+        allow_unsecure: bool,
+    ) -> OutputSink<'a> {
+        OutputSink {
+            masker,
+            emit,
+            parser: CommandParser::new(),
+            stdout_pieces: StreamMasker::new(),
+            stderr_pieces: StreamMasker::new(),
+            stdout_open_piece: false,
+            stderr_open_piece: false,
+            effects: CommandEffects::default(),
+            echo: false,
+            debug,
+            allow_unsecure,
+        }
+    }
+
+    pub fn on_fragment(&mut self, stream: Stream, fragment: Fragment) {
+        let (pieces, open) = match stream {
+            Stream::Stdout => (&mut self.stdout_pieces, &mut self.stdout_open_piece),
+            Stream::Stderr => (&mut self.stderr_pieces, &mut self.stderr_open_piece),
+        };
+        if !fragment.end_of_line || *open {
+            // Part of an over-long line: masked as a stream, never a command.
+            let text = pieces.push(self.masker, &fragment.text, fragment.end_of_line);
+            *open = !fragment.end_of_line;
+            if !text.is_empty() || fragment.end_of_line {
+                self.emit.log_masked(text);
+            }
+            return;
+        }
+        self.on_line(&fragment.text);
+    }
+
+    fn on_line(&mut self, line: &str) {
+        let Some(command) = self.parser.parse_line(line) else {
+            self.emit.log(self.masker, line);
+            return;
+        };
+        if self.echo {
+            self.emit.log(self.masker, line);
+        }
+        match command {
+            Command::AddMask(value) => {
+                if value.is_empty() {
+                    self.emit.warning(
+                        self.masker,
+                        "Can't add secret mask for empty string in ##[add-mask] command.",
+                    );
+                } else {
+                    self.masker.add(&value);
+                }
+            }
+            Command::Group(title) => self.emit.log(self.masker, &format!("##[group]{title}")),
+            Command::EndGroup => self.emit.log_masked("##[endgroup]".to_owned()),
+            Command::Annotation {
+                level,
+                message,
+                props,
+            } => self
+                .emit
+                .annotate(self.masker, level.name(), &message, &props),
+            Command::Debug(message) => {
+                if self.debug {
+                    for l in message.split('\n') {
+                        self.emit.log(self.masker, &format!("##[debug]{l}"));
+                    }
+                }
+            }
+            Command::StopCommands(_) | Command::ResumeCommands => {}
+            Command::SetOutput { name, value } => {
+                self.emit.warning(self.masker, SET_OUTPUT_DEPRECATED);
+                self.effects.outputs.push((name, value));
+            }
+            Command::SaveState { name, value } => {
+                self.emit.warning(self.masker, SAVE_STATE_DEPRECATED);
+                self.effects.state.push((name, value));
+            }
+            Command::SetEnv { name, value } => {
+                if self.allow_unsecure {
+                    self.effects.env.push((name, value));
+                } else {
+                    self.emit.error(self.masker, &unsecure_disabled("set-env"));
+                    self.effects.failed = true;
+                }
+            }
+            Command::AddPath(path) => {
+                if self.allow_unsecure {
+                    self.effects.path.push(path);
+                } else {
+                    self.emit.error(self.masker, &unsecure_disabled("add-path"));
+                    self.effects.failed = true;
+                }
+            }
+            Command::Echo(on) => self.echo = on,
+            Command::Matcher(name) => {
+                if self.debug {
+                    self.emit.log(
+                        self.masker,
+                        &format!("##[debug]{name}: problem matchers are not supported"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// End of the step's output: flushes held-back pieces.
+    pub fn finish(&mut self) {
+        for (pieces, open) in [
+            (&mut self.stdout_pieces, &mut self.stdout_open_piece),
+            (&mut self.stderr_pieces, &mut self.stderr_open_piece),
+        ] {
+            let text = pieces.finish(self.masker);
+            if *open || !text.is_empty() {
+                self.emit.log_masked(text);
+            }
+            *open = false;
+        }
+    }
+}
