@@ -1,2 +1,79 @@
 //! The `gantry` binary: CLI parsing, wiring of the library crates, terminal output.
-fn main() {}
+//!
+//! Only this crate uses `anyhow`; the libraries return typed errors and diagnostics. Exit codes:
+//! 0 success, 1 the work found errors (lint errors, a failed job), 2 usage or input problems.
+
+mod lint;
+mod render;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "gantry",
+    version,
+    about = "Self-hosted CI/CD that runs GitHub Actions workflows unchanged"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check workflow files (and action.yml files) for errors, like a compiler.
+    Lint {
+        /// Files or directories to lint (directories are searched for *.yml / *.yaml).
+        #[arg(default_value = ".github/workflows")]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Colour the text output: auto (when stdout is a terminal), always or never.
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+        color: ColorChoice,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Lint {
+            paths,
+            format,
+            color,
+        } => lint::run(&paths, format, color),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `gantry lint | head` closes the pipe early; that is the reader's choice, not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
