@@ -86,6 +86,24 @@ impl Checker<'_> {
         )
     }
 
+    /// Where a scalar starts as actionlint reports it: the `|` / `>` header of a block scalar
+    /// whose recorded position is its first content line, else `pos` itself.
+    pub fn node_start(&self, pos: Pos) -> Pos {
+        let end = (pos.offset as usize).min(self.source.len());
+        let Some(before) = self.source.get(..end) else {
+            return pos;
+        };
+        let trimmed = before.trim_end_matches([' ', '\t', '\n', '\r']);
+        if !before[trimmed.len()..].contains('\n') {
+            return pos;
+        }
+        let header = trimmed.trim_end_matches(|c: char| c == '-' || c == '+' || c.is_ascii_digit());
+        if header.ends_with('|') || header.ends_with('>') {
+            return pos_before(before, pos, header.len() - 1);
+        }
+        pos
+    }
+
     /// Position of the first character of a scalar's content (after its opening quote).
     pub fn content_start(&self, pos: Pos) -> Pos {
         if self.is_quoted(pos) {

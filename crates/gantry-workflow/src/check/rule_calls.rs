@@ -149,6 +149,7 @@ fn check_local_action(
             Some(_) => {}
         },
     }
+    check_runs_files(cx, &action, path, &display, at, project);
     let is_docker = matches!(
         action.runs.as_ref().map(|r| &r.kind),
         Some(RunsKind::Docker(_))
@@ -199,6 +200,105 @@ fn check_local_action(
             );
         }
     }
+}
+
+/// `runs:` of a local action: required keys, and files it names that must exist.
+fn check_runs_files(
+    cx: &mut Checker<'_>,
+    action: &Action,
+    dir: &str,
+    display: &str,
+    at: crate::Pos,
+    project: &dyn Project,
+) {
+    let Some(runs) = &action.runs else { return };
+    let dir = normalize(dir);
+    let mut missing = |cx: &mut Checker<'_>, key: &str, file: Option<&TStr>| {
+        let Some(file) = file else { return };
+        if !file.is_literal() || file.raw.is_empty() {
+            return;
+        }
+        let path = format!("{dir}/{}", normalize(&file.raw));
+        if project.read_file(&path).is_none() {
+            cx.error(
+                "action",
+                at,
+                format!(
+                    "file {:?} named by \"runs.{key}\" of action {display:?} does not exist",
+                    file.raw
+                ),
+            );
+        }
+    };
+    match &runs.kind {
+        RunsKind::Node(node) => {
+            if node.main.is_none() {
+                cx.error(
+                    "action",
+                    at,
+                    format!("JavaScript action {display:?} has no \"runs.main\""),
+                );
+            }
+            if node.pre_if.is_some() && node.pre.is_none() {
+                cx.error(
+                    "action",
+                    at,
+                    format!("action {display:?} has \"pre-if\" without \"pre\""),
+                );
+            }
+            if node.post_if.is_some() && node.post.is_none() {
+                cx.error(
+                    "action",
+                    at,
+                    format!("action {display:?} has \"post-if\" without \"post\""),
+                );
+            }
+            missing(cx, "main", node.main.as_ref());
+            missing(cx, "pre", node.pre.as_ref());
+            missing(cx, "post", node.post.as_ref());
+        }
+        RunsKind::Docker(docker) => {
+            match &docker.image {
+                None => cx.error(
+                    "action",
+                    at,
+                    format!("Docker action {display:?} has no \"runs.image\""),
+                ),
+                Some(image)
+                    if image.is_literal()
+                        && !image.raw.starts_with("docker://")
+                        && !image.raw.contains(':')
+                        && !image.raw.split('/').next().unwrap_or("").contains('.') =>
+                {
+                    let name = image.raw.rsplit('/').next().unwrap_or("");
+                    if name != "Dockerfile" {
+                        cx.error(
+                            "action",
+                            at,
+                            format!("the local image file {:?} of action {display:?} must be named \"Dockerfile\"", image.raw),
+                        );
+                    } else {
+                        missing(cx, "image", Some(image));
+                    }
+                }
+                Some(_) => {}
+            }
+            missing(cx, "entrypoint", docker.entrypoint.as_ref());
+            missing(cx, "pre-entrypoint", docker.pre_entrypoint.as_ref());
+            missing(cx, "post-entrypoint", docker.post_entrypoint.as_ref());
+        }
+        RunsKind::Composite(_) | RunsKind::Unknown => {}
+    }
+}
+
+/// Output names of the local action `spec` (`./path`), when it can be read.
+pub(crate) fn local_action_outputs(spec: &str, project: &dyn Project) -> Option<Vec<String>> {
+    let path = spec.strip_prefix("./")?;
+    if spec.contains("${{") {
+        return None;
+    }
+    let (action, _) = read_action(project, path)?;
+    Some(action.outputs.keys().cloned().collect())
 }
 
 /// Loads the local reusable workflow `uses` points to (`./path/to/workflow.yml`).

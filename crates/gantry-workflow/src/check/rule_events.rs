@@ -194,6 +194,18 @@ pub(crate) fn check_glob(cx: &mut Checker<'_>, item: &crate::model::Str, kind: G
     if item.value.is_empty() || item.value.contains("${{") {
         return;
     }
+    let node = cx.node_start(item.span.start);
+    if node != item.span.start {
+        // A block scalar: columns inside it do not map to the header line.
+        for error in validate_glob(&item.value, kind) {
+            cx.error(
+                "glob",
+                node,
+                format!("invalid filter pattern {:?}: {}", item.value, error.message),
+            );
+        }
+        return;
+    }
     let start = cx.content_start(item.span.start);
     for error in validate_glob(&item.value, kind) {
         let col = start.col + error.column.saturating_sub(1) as u32;

@@ -68,6 +68,7 @@ enum Place {
 struct ExprRules<'c, 'a> {
     cx: &'c mut Checker<'a>,
     scope: Scope,
+    project: &'c dyn Project,
 }
 
 fn input_ty(input: &Input) -> Ty {
@@ -141,7 +142,7 @@ pub(crate) fn check(cx: &mut Checker<'_>, workflow: &Workflow, project: &dyn Pro
         jobs: Ty::object(jobs),
         steps: Ty::object(Obj::strict(Vec::new())),
     };
-    let mut rules = ExprRules { cx, scope };
+    let mut rules = ExprRules { cx, scope, project };
     rules.tstr_opt(
         workflow.run_name.as_ref(),
         WorkflowKey::RunName,
@@ -394,7 +395,7 @@ impl ExprRules<'_, '_> {
             self.tstr_opt(snapshot.image_name.as_ref(), Unrestricted, Place::Text);
             self.tstr_opt(snapshot.version.as_ref(), Unrestricted, Place::Text);
             if let Some(cond) = &snapshot.if_ {
-                self.condition(cond, Unrestricted);
+                self.condition(cond, JobIf);
             }
         }
         if let Some(with) = &job.with {
@@ -412,7 +413,14 @@ impl ExprRules<'_, '_> {
             self.step(step);
             if let Some(id) = &step.id {
                 if !id.value.contains("${{") {
-                    steps.insert(&id.value, types::STEP.clone());
+                    let outputs = step.uses.as_ref().filter(|u| u.is_literal()).and_then(|u| {
+                        super::rule_calls::local_action_outputs(&u.raw, self.project)
+                    });
+                    let ty = match outputs {
+                        Some(names) => types::step_with_outputs(&names),
+                        None => types::STEP.clone(),
+                    };
+                    steps.insert(&id.value, ty);
                 }
             }
         }
@@ -449,6 +457,9 @@ impl ExprRules<'_, '_> {
 
     fn step(&mut self, step: &Step) {
         use WorkflowKey::*;
+        if let Some(id) = &step.id {
+            self.key_name(id, NoContext);
+        }
         self.tstr_opt(step.name.as_ref(), StepName, Place::Text);
         if let Some(cond) = &step.if_ {
             self.condition(cond, StepIf);
@@ -564,7 +575,7 @@ impl ExprRules<'_, '_> {
         };
         let single = template.as_single_expr().is_some();
         let mut result = Ty::String;
-        for (expr, _) in s.expressions() {
+        for (expr, part) in s.expressions() {
             let ty = self.expr(s, 0, expr, key);
             if single {
                 result = ty.clone();
@@ -572,7 +583,7 @@ impl ExprRules<'_, '_> {
             if (place == Place::Text || !single)
                 && matches!(ty, Ty::Object(_) | Ty::Array(_) | Ty::Null)
             {
-                let pos = s.pos_at(self.cx.source, expr.span.start as usize);
+                let pos = s.pos_at(self.cx.source, part.start as usize);
                 self.cx.error(
                     "expression",
                     pos,
@@ -585,11 +596,16 @@ impl ExprRules<'_, '_> {
 
     fn condition(&mut self, cond: &Condition, key: WorkflowKey) {
         let text = &cond.text;
+        let at = self.cx.node_start(text.span.start);
+        // `${{ x }}` with anything around it, even a newline, is a string: always true.
+        let raw = text.raw.as_str();
+        let template = matches!(cond.kind, ConditionKind::Template)
+            || (raw.contains("${{") && !(raw.starts_with("${{") && raw.ends_with("}}")));
         match &cond.kind {
-            ConditionKind::Template => {
+            _ if template => {
                 self.cx.error(
                     "if-cond",
-                    text.span.start,
+                    at,
                     format!("condition {:?} mixes text with ${{{{ }}}}, so it is a non-empty string and always true", text.raw),
                 );
                 self.tstr(text, key, Place::AnyValue);
@@ -607,7 +623,7 @@ impl ExprRules<'_, '_> {
                     };
                     self.cx.warning(
                         "if-cond",
-                        text.span.start,
+                        at,
                         format!(
                             "condition {:?} is a constant; remove the \"if:\"",
                             source.trim()
@@ -615,7 +631,7 @@ impl ExprRules<'_, '_> {
                     );
                 }
             }
-            ConditionKind::Expression { expr: None, .. } => {}
+            _ => {}
         }
     }
 
@@ -679,9 +695,25 @@ impl ExprRules<'_, '_> {
                 let index_ty = self.infer(index, errors);
                 match (&index.kind, &receiver) {
                     (ExprKind::String(name), _) => property(&receiver, name, expr, errors),
-                    (_, Ty::Array(elem)) => (**elem).clone(),
+                    (_, Ty::Array(elem)) => {
+                        if index_ty == Ty::String {
+                            errors.push((
+                                index.span.start as usize,
+                                "an array index must be a number but this is a string".to_string(),
+                            ));
+                        }
+                        (**elem).clone()
+                    }
                     (_, Ty::Object(obj)) => {
-                        let _ = index_ty;
+                        if matches!(index_ty, Ty::Bool | Ty::Number) {
+                            errors.push((
+                                index.span.start as usize,
+                                format!(
+                                    "an object key must be a string but this is a {}",
+                                    index_ty.name()
+                                ),
+                            ));
+                        }
                         obj.rest.clone().unwrap_or(Ty::Any)
                     }
                     _ => Ty::Any,

@@ -560,9 +560,10 @@ fn check_deprecated_commands(cx: &mut Checker<'_>, run: &TStr) {
         for (command, file) in COMMANDS {
             if let Some(tail) = after.strip_prefix(command) {
                 if tail.starts_with(' ') || tail.starts_with("::") {
+                    let at = cx.node_start(tstr_pos(run));
                     cx.warning(
                         "deprecated-commands",
-                        tstr_pos(run),
+                        at,
                         format!("workflow command \"::{command}\" is deprecated and disabled; append to {file} instead"),
                     );
                 }

@@ -192,7 +192,8 @@ pub(crate) static JOB: LazyLock<Ty> = LazyLock::new(|| {
             Ty::loose(Ty::strict(&[
                 ("id", Ty::String),
                 ("network", Ty::String),
-                ("ports", Ty::loose(Ty::String)),
+                // Indexed by port number: `job.services.redis.ports[6379]`.
+                ("ports", Ty::Any),
             ])),
         ),
         ("status", Ty::String),
@@ -221,6 +222,18 @@ pub(crate) static STEP: LazyLock<Ty> = LazyLock::new(|| {
         ("outcome", Ty::String),
     ])
 });
+
+/// `steps.<id>` of a step running an action whose outputs are known.
+pub(crate) fn step_with_outputs(names: &[String]) -> Ty {
+    let outputs = Ty::object(Obj::strict(
+        names.iter().map(|n| (n.clone(), Ty::String)).collect(),
+    ));
+    Ty::strict(&[
+        ("outputs", outputs),
+        ("conclusion", Ty::String),
+        ("outcome", Ty::String),
+    ])
+}
 
 /// `needs.<id>` / `jobs.<id>` of a job with these outputs (`None`: unknown outputs).
 pub(crate) fn job_result(outputs: Option<&[String]>) -> Ty {
