@@ -1,16 +1,22 @@
 //! Loads every workflow file given on the command line (or every `*.yml`/`*.yaml` in a given
 //! directory) and prints the diagnostics and the time spent loading, for corpus runs and
-//! benchmarks: `cargo run --release -p gantry-workflow --example load_files -- DIR [--quiet]`.
+//! benchmarks: `cargo run --release -p gantry-workflow --example load_files -- DIR [--quiet]`
+//! (`--yaml-only` times the YAML layer alone).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 fn main() {
     let mut quiet = false;
+    let mut yaml_only = false;
     let mut paths: Vec<PathBuf> = Vec::new();
     for arg in std::env::args().skip(1) {
         if arg == "--quiet" {
             quiet = true;
+            continue;
+        }
+        if arg == "--yaml-only" {
+            yaml_only = true;
             continue;
         }
         let path = PathBuf::from(arg);
@@ -37,6 +43,13 @@ fn main() {
     let (mut n_errors, mut n_files_with_errors) = (0usize, 0usize);
     for (path, bytes) in &files {
         let start = Instant::now();
+        if yaml_only {
+            let mut diags = Vec::new();
+            let parsed = gantry_workflow::yaml::parse_bytes(bytes, &mut diags);
+            elapsed += start.elapsed();
+            std::hint::black_box(&parsed.root);
+            continue;
+        }
         let (workflow, diags) = gantry_workflow::load_workflow(bytes);
         elapsed += start.elapsed();
         std::hint::black_box(&workflow);

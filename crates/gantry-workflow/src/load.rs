@@ -8,7 +8,7 @@
 //! Messages follow actionlint's wording so results compare with its test data.
 //! Tests: `tests/load.rs`, `tests/languageservices_workflow.rs`, `tests/corpus.rs`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -280,10 +280,11 @@ impl Loader<'_> {
     /// false); another kind is an error. Keys must be non-empty scalars; case-insensitive
     /// sections also reject keys that differ only in case. Exact duplicates were reported by the
     /// YAML layer and are skipped here.
+    /// `what` names the mapping in messages; it is only rendered when there is a problem.
     fn entries<'n>(
         &mut self,
         node: &'n Node,
-        what: &str,
+        what: &dyn std::fmt::Display,
         allow_empty: bool,
         case_sensitive: bool,
     ) -> Vec<Entry<'n>> {
@@ -310,7 +311,8 @@ impl Loader<'_> {
             }
         };
         let mut out: Vec<Entry<'n>> = Vec::with_capacity(pairs.len());
-        let mut lowered: Option<HashMap<String, usize>> = None;
+        let mut index: Option<(HashSet<&str>, HashMap<String, usize>)> =
+            (pairs.len() > 32).then(|| (HashSet::new(), HashMap::new()));
         for (key_node, val) in pairs {
             let key = match &key_node.kind {
                 NodeKind::Scalar { value, style, .. } => {
@@ -336,29 +338,44 @@ impl Loader<'_> {
                 self.err(key_node.span, "string should not be empty");
                 continue;
             }
-            if out.iter().any(|e| e.key == key) {
-                continue; // exact duplicate, reported by the YAML layer
+            // Small mappings (nearly all of them) are scanned; large ones use hash sets.
+            let (exact_dup, folded_dup) = match &mut index {
+                None => (
+                    out.iter().any(|e| e.key == key),
+                    if case_sensitive {
+                        None
+                    } else {
+                        out.iter().position(|e| e.key.eq_ignore_ascii_case(key))
+                    },
+                ),
+                Some((exact, folded)) => (
+                    exact.contains(key),
+                    if case_sensitive {
+                        None
+                    } else {
+                        folded.get(&key.to_ascii_lowercase()).copied()
+                    },
+                ),
+            };
+            if exact_dup {
+                continue; // reported by the YAML layer
             }
-            if !case_sensitive {
-                let map = lowered.get_or_insert_with(HashMap::new);
-                if map.is_empty() {
-                    for (i, e) in out.iter().enumerate() {
-                        map.insert(e.key.to_ascii_lowercase(), i);
-                    }
+            if let Some(i) = folded_dup {
+                let first = out[i].key_node.span.start;
+                self.err(
+                    key_node.span,
+                    format!(
+                        "key \"{key}\" is duplicated in {what}. previously defined at line:{},col:{}. note that this key is case insensitive",
+                        first.line, first.col
+                    ),
+                );
+                continue;
+            }
+            if let Some((exact, folded)) = &mut index {
+                exact.insert(key);
+                if !case_sensitive {
+                    folded.insert(key.to_ascii_lowercase(), out.len());
                 }
-                let lower = key.to_ascii_lowercase();
-                if let Some(&i) = map.get(&lower) {
-                    let first = out[i].key_node.span.start;
-                    self.err(
-                        key_node.span,
-                        format!(
-                            "key \"{key}\" is duplicated in {what}. previously defined at line:{},col:{}. note that this key is case insensitive",
-                            first.line, first.col
-                        ),
-                    );
-                    continue;
-                }
-                map.insert(lower, out.len());
             }
             out.push(Entry { key, key_node, val });
         }
@@ -384,7 +401,7 @@ impl Loader<'_> {
     ) -> Vec<Entry<'n>> {
         self.entries(
             node,
-            &format!("\"{sec}\" section"),
+            &format_args!("\"{sec}\" section"),
             allow_empty,
             case_sensitive,
         )
@@ -667,7 +684,7 @@ impl Loader<'_> {
             },
             NodeKind::Seq(items) => ValueKind::Seq(items.iter().map(|n| self.value(n)).collect()),
             NodeKind::Map(_) => {
-                let entries = self.entries(node, "matrix row value", true, false);
+                let entries = self.entries(node, &"matrix row value", true, false);
                 ValueKind::Map(
                     entries
                         .iter()
@@ -793,7 +810,7 @@ impl Loader<'_> {
             self.err(root.span.with_line1(), "workflow is empty");
             return;
         }
-        let entries = self.entries(root, "workflow", false, true);
+        let entries = self.entries(root, &"workflow", false, true);
         if entries.is_empty() {
             return;
         }
@@ -944,7 +961,7 @@ impl Loader<'_> {
         }
         let mut crons = Vec::with_capacity(items.len());
         for item in items {
-            let entries = self.entries(item, "element of \"schedule\" section", false, true);
+            let entries = self.entries(item, &"element of \"schedule\" section", false, true);
             let mut cron = Cron {
                 span: item.span,
                 cron: None,
@@ -1014,7 +1031,7 @@ impl Loader<'_> {
                 };
                 for attr in self.entries(
                     input.val,
-                    "input settings of workflow_dispatch event",
+                    &"input settings of workflow_dispatch event",
                     true,
                     true,
                 ) {
@@ -1072,7 +1089,7 @@ impl Loader<'_> {
                             options: None,
                         };
                         for attr in
-                            self.entries(input.val, "input of workflow_call event", true, true)
+                            self.entries(input.val, &"input of workflow_call event", true, true)
                         {
                             let v = attr.val;
                             match attr.key {
@@ -1124,7 +1141,8 @@ impl Loader<'_> {
                             description: None,
                             required: None,
                         };
-                        for attr in self.entries(s.val, "secret of workflow_call event", true, true)
+                        for attr in
+                            self.entries(s.val, &"secret of workflow_call event", true, true)
                         {
                             match attr.key {
                                 "description" => secret.description = self.tstr(attr.val, true),
@@ -1148,7 +1166,8 @@ impl Loader<'_> {
                             description: None,
                             value: None,
                         };
-                        for attr in self.entries(o.val, "output of workflow_call event", true, true)
+                        for attr in
+                            self.entries(o.val, &"output of workflow_call event", true, true)
                         {
                             match attr.key {
                                 "description" => out.description = self.tstr(attr.val, true),
@@ -1311,8 +1330,7 @@ impl Loader<'_> {
         let mut steps_only_span = Span::default();
         let mut call_only_key: Option<&str> = None;
         let mut call_only_span = Span::default();
-        let what = format!("\"{}\" job", entry.key);
-        let entries = self.entries(node, &what, false, true);
+        let entries = self.entries(node, &format_args!("\"{}\" job", entry.key), false, true);
         let mut saw_steps = false;
         let mut saw_runs_on = false;
         for e in &entries {
@@ -1652,7 +1670,7 @@ impl Loader<'_> {
                         NodeKind::Map(_) => {
                             let entries = self.entries(
                                 item,
-                                &format!("element in \"{sec}\" section"),
+                                &format_args!("element in \"{sec}\" section"),
                                 false,
                                 false,
                             );
@@ -1907,7 +1925,7 @@ impl Loader<'_> {
 
     fn step(&mut self, node: &Node, composite: bool) -> Option<Step> {
         let mut step = Step::new(node.span);
-        let entries = self.entries(node, "element of \"steps\" section", false, true);
+        let entries = self.entries(node, &"element of \"steps\" section", false, true);
         if entries.is_empty() {
             return Some(step);
         }
@@ -2038,7 +2056,7 @@ impl Loader<'_> {
 
     fn action(&mut self, root: &Node, a: &mut Action) {
         a.span = root.span;
-        let entries = self.entries(root, "action metadata", false, true);
+        let entries = self.entries(root, &"action metadata", false, true);
         if entries.is_empty() {
             return;
         }
@@ -2059,7 +2077,7 @@ impl Loader<'_> {
                             default: None,
                             deprecation_message: None,
                         };
-                        for attr in self.entries(input.val, "input of action", true, true) {
+                        for attr in self.entries(input.val, &"input of action", true, true) {
                             match attr.key {
                                 "description" => i.description = self.tstr(attr.val, true),
                                 "required" => i.required = Some(self.value(attr.val)),
@@ -2082,7 +2100,7 @@ impl Loader<'_> {
                             description: None,
                             value: None,
                         };
-                        for attr in self.entries(output.val, "output of action", true, true) {
+                        for attr in self.entries(output.val, &"output of action", true, true) {
                             match attr.key {
                                 "description" => o.description = self.tstr(attr.val, true),
                                 "value" => o.value = self.tstr(attr.val, true),
