@@ -213,7 +213,7 @@ fn check_runs_files(
 ) {
     let Some(runs) = &action.runs else { return };
     let dir = normalize(dir);
-    let mut missing = |cx: &mut Checker<'_>, key: &str, file: Option<&TStr>| {
+    let missing = |cx: &mut Checker<'_>, key: &str, file: Option<&TStr>| {
         let Some(file) = file else { return };
         if !file.is_literal() || file.raw.is_empty() {
             return;

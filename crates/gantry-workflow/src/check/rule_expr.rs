@@ -268,6 +268,7 @@ fn axis_ty(values: &ExprOr<Vec<Value>>) -> Ty {
     for value in values {
         let this = match &value.kind {
             ValueKind::String(s) if s.is_literal() => Ty::String,
+            ValueKind::String(s) => s.as_single_expr().map_or(Ty::Any, types::of_constant),
             ValueKind::Number(_) => Ty::Number,
             ValueKind::Bool(_) => Ty::Bool,
             ValueKind::Seq(_) => Ty::Array(Arc::new(Ty::Any)),
@@ -737,9 +738,12 @@ impl ExprRules<'_, '_> {
                 self.infer(inner, errors);
                 Ty::Bool
             }
-            ExprKind::Compare(_, a, b) => {
-                self.infer(a, errors);
-                self.infer(b, errors);
+            ExprKind::Compare(op, a, b) => {
+                let left = self.infer(a, errors);
+                let right = self.infer(b, errors);
+                if let Some(problem) = compare_problem(*op, &left, &right) {
+                    errors.push((expr.span.start as usize, problem));
+                }
                 Ty::Bool
             }
             ExprKind::And(items) | ExprKind::Or(items) => items
@@ -750,6 +754,35 @@ impl ExprRules<'_, '_> {
             ExprKind::Call { name, args } => {
                 for arg in args {
                     self.infer(arg, errors);
+                }
+                let literal = args.first().and_then(|a| match &a.kind {
+                    ExprKind::String(text) => Some((a, text)),
+                    _ => None,
+                });
+                if name.eq_ignore_ascii_case("fromjson") {
+                    if let Some((arg, _)) = literal {
+                        let contexts = gantry_expr::Map::new();
+                        return match gantry_expr::evaluate(expr, &contexts, &gantry_expr::NoHost) {
+                            Ok(value) => types::of_value(&value),
+                            Err(e) => {
+                                errors.push((
+                                    arg.span.start as usize,
+                                    format!(
+                                        "fromJSON() is given a string that is not JSON: {}",
+                                        e.message
+                                    ),
+                                ));
+                                Ty::Any
+                            }
+                        };
+                    }
+                }
+                if name.eq_ignore_ascii_case("format") {
+                    if let Some((_, text)) = literal {
+                        if let Some(problem) = format_problem(text, args.len() - 1) {
+                            errors.push((expr.span.start as usize, problem));
+                        }
+                    }
                 }
                 types::function_return(name)
             }
@@ -771,6 +804,72 @@ impl ExprRules<'_, '_> {
             );
         }
     }
+}
+
+/// What is wrong with `format(text, <n_args arguments>)`: a placeholder without argument, or an
+/// argument no placeholder uses.
+fn format_problem(text: &str, n_args: usize) -> Option<String> {
+    let mut used = vec![false; n_args];
+    let mut chars = text.chars().peekable();
+    let mut highest: Option<usize> = None;
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+            }
+            '{' => {
+                let mut digits = String::new();
+                while let Some(&d) = chars.peek() {
+                    if !d.is_ascii_digit() {
+                        break;
+                    }
+                    digits.push(d);
+                    chars.next();
+                }
+                if chars.peek() == Some(&'}') {
+                    if let Ok(i) = digits.parse::<usize>() {
+                        highest = Some(highest.map_or(i, |h| h.max(i)));
+                        if let Some(slot) = used.get_mut(i) {
+                            *slot = true;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(h) = highest.filter(|&h| h >= n_args) {
+        return Some(format!(
+            "format string {text:?} uses {{{h}}} but only {n_args} arguments are given"
+        ));
+    }
+    used.iter()
+        .position(|u| !u)
+        .map(|i| format!("format string {text:?} does not use argument {{{i}}}"))
+}
+
+/// Why comparing values of these types makes no sense (objects and arrays only equal
+/// themselves or null; ordering needs numbers or strings), if it does not.
+fn compare_problem(op: gantry_expr::CompareOp, left: &Ty, right: &Ty) -> Option<String> {
+    use gantry_expr::CompareOp::{Equal, NotEqual};
+    let structured = |t: &Ty| matches!(t, Ty::Object(_) | Ty::Array(_));
+    let bad = if matches!(op, Equal | NotEqual) {
+        match (left, right) {
+            (Ty::Object(_), Ty::Object(_)) | (Ty::Array(_), Ty::Array(_)) => false,
+            (Ty::Null | Ty::Any, _) | (_, Ty::Null | Ty::Any) => false,
+            (l, r) => structured(l) || structured(r),
+        }
+    } else {
+        let orderable = |t: &Ty| matches!(t, Ty::Number | Ty::String | Ty::Any);
+        !orderable(left) || !orderable(right)
+    };
+    bad.then(|| {
+        format!(
+            "comparing a {} value with a {} value this way is always false or meaningless",
+            left.name(),
+            right.name()
+        )
+    })
 }
 
 fn describe(ty: &Ty) -> String {
