@@ -111,6 +111,7 @@ fn check_local_action(
         return;
     };
     let at = tstr_pos(uses);
+    check_metadata(cx, &action, path, at);
     let display = action
         .name
         .as_ref()
@@ -197,6 +198,65 @@ fn check_local_action(
                 "action",
                 at,
                 format!("input {name:?} is required by action {display:?} but not given"),
+            );
+        }
+    }
+}
+
+/// Colors `branding.color` accepts.
+const BRANDING_COLORS: &[&str] = &[
+    "white",
+    "black",
+    "yellow",
+    "blue",
+    "green",
+    "orange",
+    "red",
+    "purple",
+    "gray-dark",
+];
+
+/// Metadata GitHub requires of an action: name, description, deprecation messages, branding.
+fn check_metadata(cx: &mut Checker<'_>, action: &Action, path: &str, at: crate::Pos) {
+    if action.name.is_none() {
+        cx.error(
+            "action",
+            at,
+            format!("action \"./{path}\" has no \"name\" in its metadata"),
+        );
+    }
+    if action.description.is_none() {
+        cx.error(
+            "action",
+            at,
+            format!("action \"./{path}\" has no \"description\" in its metadata"),
+        );
+    }
+    for (name, input) in &action.inputs {
+        if input
+            .deprecation_message
+            .as_ref()
+            .is_some_and(|m| m.raw.trim().is_empty())
+        {
+            cx.error(
+                "action",
+                at,
+                format!(
+                    "input {name:?} of action \"./{path}\" has an empty \"deprecationMessage\""
+                ),
+            );
+        }
+    }
+    if let Some(color) = action.branding.as_ref().and_then(|b| b.color.as_ref()) {
+        if !BRANDING_COLORS.contains(&color.value.as_str()) {
+            cx.error(
+                "action",
+                at,
+                format!(
+                    "branding color {:?} of action \"./{path}\" is not one of {}",
+                    color.value,
+                    BRANDING_COLORS.join(", ")
+                ),
             );
         }
     }

@@ -239,10 +239,12 @@ fn matrix_ty(matrix: &Matrix) -> Ty {
             for row in rows {
                 match &row.kind {
                     ValueKind::Map(entries) => {
-                        for (key, _) in entries {
-                            if obj.get(&key.value).is_none() {
-                                obj.insert(&key.value, Ty::Any);
-                            }
+                        for (key, value) in entries {
+                            let ty = match obj.get(&key.value) {
+                                Some(existing) => existing.merge(&value_ty(value)),
+                                None => value_ty(value),
+                            };
+                            obj.insert(&key.value, ty);
                         }
                     }
                     _ => return Ty::loose(Ty::Any),
@@ -264,23 +266,35 @@ fn axis_ty(values: &ExprOr<Vec<Value>>) -> Ty {
     let ExprOr::Value(values) = values else {
         return Ty::Any;
     };
-    let mut ty: Option<Ty> = None;
-    for value in values {
-        let this = match &value.kind {
-            ValueKind::String(s) if s.is_literal() => Ty::String,
-            ValueKind::String(s) => s.as_single_expr().map_or(Ty::Any, types::of_constant),
-            ValueKind::Number(_) => Ty::Number,
-            ValueKind::Bool(_) => Ty::Bool,
-            ValueKind::Seq(_) => Ty::Array(Arc::new(Ty::Any)),
-            ValueKind::Map(_) => Ty::loose(Ty::Any),
-            _ => Ty::Any,
-        };
-        ty = Some(match ty {
-            None => this,
-            Some(prev) => prev.merge(&this),
-        });
+    values
+        .iter()
+        .map(value_ty)
+        .reduce(|a, b| a.merge(&b))
+        .unwrap_or(Ty::Any)
+}
+
+/// The type of a matrix value as written.
+fn value_ty(value: &Value) -> Ty {
+    match &value.kind {
+        ValueKind::Null => Ty::Null,
+        ValueKind::Bool(_) => Ty::Bool,
+        ValueKind::Number(_) => Ty::Number,
+        ValueKind::String(s) if s.is_literal() => Ty::String,
+        ValueKind::String(s) => s.as_single_expr().map_or(Ty::String, types::of_constant),
+        ValueKind::Seq(items) => Ty::Array(Arc::new(
+            items
+                .iter()
+                .map(value_ty)
+                .reduce(|a, b| a.merge(&b))
+                .unwrap_or(Ty::Any),
+        )),
+        ValueKind::Map(entries) => Ty::object(Obj::strict(
+            entries
+                .iter()
+                .map(|(k, v)| (k.value.clone(), value_ty(v)))
+                .collect(),
+        )),
     }
-    ty.unwrap_or(Ty::Any)
 }
 
 fn job_scope(base: &Scope, workflow: &Workflow, job: &Job, project: &dyn Project) -> Scope {

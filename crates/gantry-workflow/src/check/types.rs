@@ -102,10 +102,29 @@ impl Ty {
         }
     }
 
-    /// The common type of two alternatives (`a || b`).
+    /// The common type of two alternatives (`a || b`, two matrix values): arrays merge their
+    /// elements, objects the union of their properties.
     pub fn merge(&self, other: &Ty) -> Ty {
         match (self, other) {
             (a, b) if a == b => a.clone(),
+            (Ty::Array(a), Ty::Array(b)) => Ty::Array(Arc::new(a.merge(b))),
+            (Ty::Object(a), Ty::Object(b)) => {
+                let mut merged = Obj {
+                    props: a.props.clone(),
+                    rest: match (&a.rest, &b.rest) {
+                        (None, None) => None,
+                        (Some(x), Some(y)) => Some(x.merge(y)),
+                        (Some(x), None) | (None, Some(x)) => Some(x.clone()),
+                    },
+                };
+                for (name, ty) in &b.props {
+                    match merged.props.iter_mut().find(|(k, _)| k == name) {
+                        Some(slot) => slot.1 = slot.1.merge(ty),
+                        None => merged.props.push((name.clone(), ty.clone())),
+                    }
+                }
+                Ty::object(merged)
+            }
             _ => Ty::Any,
         }
     }
