@@ -115,6 +115,8 @@ struct Leg {
     continue_on_error: bool,
     cancel: CancellationToken,
     done: bool,
+    /// The sub-graph of a reusable workflow call leg.
+    child_scope: Option<usize>,
 }
 
 enum Msg {
@@ -422,10 +424,44 @@ impl Run {
             }
             stack.extend(self.nodes[ancestor].needs.iter().copied());
         }
+        let cancelled = self.cancelled || self.scope_cancelled(self.nodes[node].scope);
         JobStatus {
-            success: all_succeeded && !self.cancelled,
+            success: all_succeeded && !cancelled,
             failure: any_failed,
-            cancelled: self.cancelled,
+            cancelled,
+        }
+    }
+
+    /// Whether the caller leg of this scope (or of an enclosing one) was cancelled.
+    fn scope_cancelled(&self, mut scope: usize) -> bool {
+        while let Some((node, leg)) = self.scopes[scope].parent {
+            if let NodeState::Running(run) = &self.nodes[node].state {
+                if run.legs.get(leg).is_some_and(|l| l.cancel.is_cancelled()) {
+                    return true;
+                }
+            }
+            scope = self.nodes[node].scope;
+        }
+        false
+    }
+
+    /// Cancels a running leg; for a reusable workflow call, everything running in its sub-graph.
+    fn cancel_leg(&self, node: usize, leg: usize) {
+        let NodeState::Running(run) = &self.nodes[node].state else {
+            return;
+        };
+        let Some(state) = run.legs.get(leg).filter(|l| !l.done) else {
+            return;
+        };
+        state.cancel.cancel();
+        if let Some(scope) = state.child_scope {
+            for &child in &self.scopes[scope].nodes {
+                if let NodeState::Running(child_run) = &self.nodes[child].state {
+                    for child_leg in 0..child_run.legs.len() {
+                        self.cancel_leg(child, child_leg);
+                    }
+                }
+            }
         }
     }
 
@@ -549,10 +585,10 @@ impl Run {
 
     fn cancel_all(&mut self) {
         self.cancelled = true;
-        for node in &self.nodes {
-            if let NodeState::Running(run) = &node.state {
-                for leg in run.legs.iter().filter(|leg| !leg.done) {
-                    leg.cancel.cancel();
+        for node in 0..self.nodes.len() {
+            if let NodeState::Running(run) = &self.nodes[node].state {
+                for leg in 0..run.legs.len() {
+                    self.cancel_leg(node, leg);
                 }
             }
         }
@@ -602,7 +638,7 @@ impl Run {
                 return;
             }
             Ok(false) => {
-                let conclusion = if self.cancelled {
+                let conclusion = if status.cancelled {
                     Conclusion::Cancelled
                 } else {
                     Conclusion::Skipped
@@ -703,6 +739,7 @@ impl Run {
                 continue_on_error: *continue_on_error.as_ref().unwrap_or(&false),
                 cancel: CancellationToken::new(),
                 done: false,
+                child_scope: None,
             });
             leg_contexts.push((ctx, continue_on_error.err()));
         }
@@ -994,7 +1031,7 @@ impl Run {
             self.send_done(node, leg, JobResult::new(Conclusion::Success));
             return;
         }
-        self.add_scope(
+        let child = self.add_scope(
             format!("{key}/"),
             format!("{display_name} / "),
             contexts,
@@ -1003,6 +1040,11 @@ impl Run {
             call.called.outputs.clone(),
             Some((node, leg)),
         );
+        if let NodeState::Running(run) = &mut self.nodes[node].state {
+            if let Some(state) = run.legs.get_mut(leg) {
+                state.child_scope = Some(child);
+            }
+        }
     }
 
     fn leg_done(&mut self, node: usize, leg: usize, result: JobResult) {
@@ -1023,13 +1065,12 @@ impl Run {
             other => other,
         };
         run.open_legs -= 1;
+        let mut fail_fast_cancels = Vec::new();
         match effective {
             Conclusion::Failure => {
                 run.failed = true;
                 if run.fail_fast {
-                    for other in run.legs.iter().filter(|other| !other.done) {
-                        other.cancel.cancel();
-                    }
+                    fail_fast_cancels.extend((0..run.legs.len()).filter(|&i| !run.legs[i].done));
                 }
             }
             Conclusion::Cancelled => run.cancelled = true,
@@ -1050,6 +1091,9 @@ impl Run {
             };
             (conclusion, std::mem::take(&mut run.outputs))
         });
+        for other in fail_fast_cancels {
+            self.cancel_leg(node, other);
+        }
         self.emit(RunEvent::JobFinished {
             key: key.clone(),
             display_name: display_name.clone(),

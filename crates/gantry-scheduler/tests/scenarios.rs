@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gantry_plan::lower::{lower, RunContext, WorkflowSource};
 use gantry_plan::{
     CallInput, CallJob, CallSecrets, CalledWorkflow, Conclusion, ConcurrencySpec, JobBody,
     JobGraph, Plan, PlanJob, RunInfo, StepsJob, StrategySpec,
@@ -41,7 +42,23 @@ struct Scenario {
     called: BTreeMap<String, Called>,
     #[serde(default)]
     secrets: IndexMap<String, String>,
+    /// A workflow file to load and lower instead of `[[job]]` tables.
+    workflow: Option<String>,
+    /// Other files of the repository (reusable workflows), by repo-relative path.
+    #[serde(default)]
+    files: BTreeMap<String, String>,
     expect: Expect,
+}
+
+struct Files<'a>(&'a BTreeMap<String, String>);
+
+impl WorkflowSource for Files<'_> {
+    fn read_workflow(&self, path: &str) -> Result<Vec<u8>, String> {
+        self.0
+            .get(path)
+            .map(|t| t.as_bytes().to_vec())
+            .ok_or_else(|| format!("{path} not found"))
+    }
 }
 
 #[derive(Deserialize, Clone)]
@@ -269,31 +286,48 @@ async fn run_scenario(scenario: &Scenario) -> Observed {
     for (name, b) in &scenario.fake {
         fake = fake.with_job(name.clone(), behaviour(b));
     }
-    let mut contexts = serde_json::Map::new();
-    contexts.insert(
-        "github".into(),
-        serde_json::json!({"event_name": "push", "ref": "refs/heads/main"}),
-    );
-    contexts.insert("inputs".into(), serde_json::json!({}));
-    contexts.insert("vars".into(), serde_json::json!({"FLAG": "on"}));
-    let plan = Plan {
-        workflow_name: "scenario".into(),
-        run: RunInfo {
-            run_id: "1".into(),
-            run_number: 1,
-            attempt: 1,
-            workspace: Default::default(),
-        },
-        contexts,
-        secrets: scenario.secrets.clone(),
-        concurrency: scenario
-            .workflow_concurrency
-            .as_ref()
-            .map(|c| ConcurrencySpec {
-                group: c.group.clone(),
-                cancel_in_progress: c.cancel_in_progress.clone(),
-            }),
-        graph,
+    let github = serde_json::json!({"event_name": "push", "ref": "refs/heads/main"});
+    let vars = serde_json::json!({"FLAG": "on"});
+    let plan = match &scenario.workflow {
+        Some(text) => {
+            let (workflow, diagnostics) = gantry_workflow::load_workflow(text.as_bytes());
+            let errors: Vec<_> = diagnostics.iter().filter(|d| d.is_error()).collect();
+            assert!(errors.is_empty(), "workflow has errors: {errors:?}");
+            let context = RunContext {
+                workflow_file: ".github/workflows/scenario.yml".into(),
+                github,
+                vars: vars.as_object().cloned().unwrap_or_default(),
+                secrets: scenario.secrets.clone(),
+                ..RunContext::default()
+            };
+            lower(&workflow, context, &Files(&scenario.files))
+                .unwrap_or_else(|e| panic!("lowering: {e}"))
+        }
+        None => {
+            let mut contexts = serde_json::Map::new();
+            contexts.insert("github".into(), github);
+            contexts.insert("inputs".into(), serde_json::json!({}));
+            contexts.insert("vars".into(), vars);
+            Plan {
+                workflow_name: "scenario".into(),
+                run: RunInfo {
+                    run_id: "1".into(),
+                    run_number: 1,
+                    attempt: 1,
+                    workspace: Default::default(),
+                },
+                contexts,
+                secrets: scenario.secrets.clone(),
+                concurrency: scenario
+                    .workflow_concurrency
+                    .as_ref()
+                    .map(|c| ConcurrencySpec {
+                        group: c.group.clone(),
+                        cancel_in_progress: c.cancel_in_progress.clone(),
+                    }),
+                graph,
+            }
+        }
     };
     let options = SchedulerOptions {
         concurrent_jobs: scenario.concurrent_jobs,
