@@ -35,6 +35,7 @@ pub fn load_workflow_with(bytes: &[u8], limits: &yaml::Limits) -> (Workflow, Vec
         source: source.clone(),
         ..Workflow::default()
     };
+    let n_yaml_diags = loader.diags.len();
     match &parsed.root {
         Some(root) => loader.workflow(root, &mut workflow),
         None => {
@@ -42,6 +43,10 @@ pub fn load_workflow_with(bytes: &[u8], limits: &yaml::Limits) -> (Workflow, Vec
                 loader.err(Span::default().with_line1(), "workflow is empty");
             }
         }
+    }
+    if parsed.fatal {
+        // The tree is partial: structural complaints about it would only be noise.
+        loader.diags.truncate(n_yaml_diags);
     }
     (workflow, loader.diags)
 }
@@ -59,6 +64,7 @@ pub fn load_action(bytes: &[u8]) -> (Action, Vec<Diagnostic>) {
         source: source.clone(),
         ..Action::default()
     };
+    let n_yaml_diags = loader.diags.len();
     match &parsed.root {
         Some(root) => loader.action(root, &mut action),
         None => {
@@ -66,6 +72,10 @@ pub fn load_action(bytes: &[u8]) -> (Action, Vec<Diagnostic>) {
                 loader.err(Span::default().with_line1(), "action metadata is empty");
             }
         }
+    }
+    if parsed.fatal {
+        // The tree is partial: structural complaints about it would only be noise.
+        loader.diags.truncate(n_yaml_diags);
     }
     (action, loader.diags)
 }
@@ -195,35 +205,64 @@ const JOB_KEYS: &[&str] = &[
     "with",
     "secrets",
 ];
-const STEP_KEYS: &[&str] = &[
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StepKind {
+    Action,
+    Run,
+    /// `wait:`, `wait-all:`, `cancel:`
+    Control,
+    Parallel,
+}
+
+const ACTION_STEP_KEYS: &[&str] = &[
+    "continue-on-error",
+    "env",
     "id",
     "if",
     "name",
-    "env",
-    "continue-on-error",
     "timeout-minutes",
     "uses",
     "with",
-    "run",
-    "working-directory",
-    "shell",
     "background",
-    "wait",
-    "wait-all",
-    "cancel",
-    "parallel",
 ];
-const COMPOSITE_STEP_KEYS: &[&str] = &[
+const RUN_STEP_KEYS: &[&str] = &[
+    "continue-on-error",
+    "env",
     "id",
     "if",
     "name",
-    "env",
+    "run",
+    "shell",
+    "timeout-minutes",
+    "working-directory",
+    "background",
+];
+const COMPOSITE_ACTION_STEP_KEYS: &[&str] = &[
     "continue-on-error",
+    "env",
+    "id",
+    "if",
+    "name",
     "uses",
     "with",
+];
+const COMPOSITE_RUN_STEP_KEYS: &[&str] = &[
+    "continue-on-error",
+    "env",
+    "id",
+    "if",
+    "name",
     "run",
-    "working-directory",
     "shell",
+    "working-directory",
+];
+const CONTROL_STEP_KEYS: &[&str] = &[
+    "continue-on-error",
+    "id",
+    "name",
+    "wait",
+    "wait-all",
+    "cancel",
 ];
 const FILTER_KEYS: &[&str] = &[
     "types",
@@ -315,13 +354,8 @@ impl Loader<'_> {
             (pairs.len() > 32).then(|| (HashSet::new(), HashMap::new()));
         for (key_node, val) in pairs {
             let key = match &key_node.kind {
-                NodeKind::Scalar { value, style, .. } => {
-                    if !style.is_quoted() && key_node.is_null() {
-                        ""
-                    } else {
-                        value.as_str()
-                    }
-                }
+                // Keys are text as written (`null:` is the key "null").
+                NodeKind::Scalar { value, .. } => value.as_str(),
                 _ => {
                     self.err(
                         key_node.span,
@@ -337,6 +371,9 @@ impl Loader<'_> {
             if key.is_empty() {
                 self.err(key_node.span, "string should not be empty");
                 continue;
+            }
+            if key == "<<" && key_node.style() == Some(yaml::ScalarStyle::Plain) {
+                continue; // merge keys are reported by the YAML layer
             }
             // Small mappings (nearly all of them) are scanned; large ones use hash sets.
             let (exact_dup, folded_dup) = match &mut index {
@@ -442,7 +479,8 @@ impl Loader<'_> {
             return None;
         }
         let text = Self::scalar_text(node);
-        if !allow_empty && text.is_empty() {
+        // As actionlint: only a literally empty value counts (`null` and `~` are text here).
+        if !allow_empty && node.as_scalar() == Some("") {
             self.err(node.span, "string should not be empty");
         }
         Some(Str::new(text.to_owned(), node.span))
@@ -454,7 +492,8 @@ impl Loader<'_> {
             return None;
         }
         let text = Self::scalar_text(node);
-        if !allow_empty && text.is_empty() {
+        // As actionlint: only a literally empty value counts (`null` and `~` are text here).
+        if !allow_empty && node.as_scalar() == Some("") {
             self.err(node.span, "string should not be empty");
         }
         Some(self.make_tstr(node, text.to_owned()))
@@ -499,7 +538,15 @@ impl Loader<'_> {
     }
 
     fn expr_error(&mut self, t: &TStr, error: &gantry_expr::Error, base: usize) {
-        let pos = t.pos_at(self.source, base + error.span.start as usize);
+        let mut start = base + error.span.start as usize;
+        // An error at the end of the input points at the closing `}}`, as actionlint does.
+        if let Some(rest) = t.raw.get(start..) {
+            let trimmed = rest.trim_start();
+            if trimmed.starts_with("}}") {
+                start += rest.len() - trimmed.len();
+            }
+        }
+        let pos = t.pos_at(self.source, start);
         let end = t
             .pos_at(self.source, base + error.span.end as usize)
             .max(pos);
@@ -610,6 +657,21 @@ impl Loader<'_> {
         }
     }
 
+    /// A boolean literal or a `${{ }}`, split for fields that keep them apart.
+    fn bool_or_expr_split(&mut self, node: &Node) -> (Option<Spanned<bool>>, Option<TStr>) {
+        match self.bool_or_expr(node) {
+            Some(Spanned {
+                value: ExprOr::Value(b),
+                span,
+            }) => (Some(Spanned::new(b, span)), None),
+            Some(Spanned {
+                value: ExprOr::Expr(t),
+                ..
+            }) => (None, Some(t)),
+            None => (None, None),
+        }
+    }
+
     fn plain_bool(&mut self, node: &Node) -> Option<Spanned<bool>> {
         match node.scalar_type() {
             Some(ScalarType::Bool(b)) => Some(Spanned::new(b, node.span)),
@@ -702,26 +764,36 @@ impl Loader<'_> {
     /// `env:`-like section: mapping of names to strings, or one `${{ }}`.
     fn vars(&mut self, node: &Node, sec: &str, allow_empty: bool) -> Option<Vars> {
         if let NodeKind::Scalar { .. } = node.kind {
-            if !node.is_null() {
-                let text = Self::scalar_text(node);
-                if !is_expr_assigned(text) {
-                    self.err(
-                        node.span,
-                        format!(
-                            "expecting a single ${{{{...}}}} expression or mapping value for \"{sec}\" section, but found plain text node"
-                        ),
-                    );
-                    return None;
-                }
-                let t = self.make_tstr(node, text.to_owned());
+            if allow_empty && node.is_null() {
                 return Some(Vars {
                     span: node.span,
                     entries: IndexMap::new(),
-                    expr: Some(t),
+                    expr: None,
                 });
             }
+            let text = Self::scalar_text(node);
+            if !is_expr_assigned(text) {
+                self.err(
+                    node.span,
+                    format!(
+                        "expecting a single ${{{{...}}}} expression or mapping value for \"{sec}\" section, but found plain text node"
+                    ),
+                );
+                return None;
+            }
+            let t = self.make_tstr(node, text.to_owned());
+            return Some(Vars {
+                span: node.span,
+                entries: IndexMap::new(),
+                expr: Some(t),
+            });
         }
-        let entries = self.section(node, sec, allow_empty, false);
+        self.mapping_vars(node, sec)
+    }
+
+    /// A mapping of names to strings (no whole-value expression allowed).
+    fn mapping_vars(&mut self, node: &Node, sec: &str) -> Option<Vars> {
+        let entries = self.section(node, sec, false, false);
         let mut vars = IndexMap::with_capacity(entries.len());
         for e in entries {
             let Some(value) = self.tstr(e.val, true) else {
@@ -1026,6 +1098,7 @@ impl Loader<'_> {
                     description: None,
                     type_: None,
                     required: None,
+                    required_expr: None,
                     default: None,
                     options: None,
                 };
@@ -1038,7 +1111,11 @@ impl Loader<'_> {
                     let v = attr.val;
                     match attr.key {
                         "description" => i.description = self.tstr(v, true),
-                        "required" => i.required = self.plain_bool(v),
+                        "required" => {
+                            let (value, expr) = self.bool_or_expr_split(v);
+                            i.required = value;
+                            i.required_expr = expr;
+                        }
                         "default" => i.default = Some(self.value(v)),
                         "type" => {
                             if let Some(t) = self.str_(v, false) {
@@ -1079,12 +1156,14 @@ impl Loader<'_> {
                 "inputs" => {
                     c.inputs_span = Some(e.val.span);
                     for input in self.section(e.val, "inputs", true, false) {
+                        let mut saw_type = false;
                         let mut i = Input {
                             name: input.key_str(),
                             span: input.val.span,
                             description: None,
                             type_: None,
                             required: None,
+                            required_expr: None,
                             default: None,
                             options: None,
                         };
@@ -1094,9 +1173,17 @@ impl Loader<'_> {
                             let v = attr.val;
                             match attr.key {
                                 "description" => i.description = self.tstr(v, true),
-                                "required" => i.required = self.plain_bool(v),
+                                "required" => {
+                                    let (value, expr) = self.bool_or_expr_split(v);
+                                    i.required = value;
+                                    i.required_expr = expr;
+                                }
                                 "default" => i.default = Some(self.value(v)),
                                 "type" => {
+                                    saw_type = true;
+                                    if v.is_null() {
+                                        continue;
+                                    }
                                     if let Some(t) = self.str_(v, false) {
                                         if !matches!(
                                             t.value.as_str(),
@@ -1120,7 +1207,7 @@ impl Loader<'_> {
                                 ),
                             }
                         }
-                        if i.type_.is_none() {
+                        if !saw_type {
                             self.err(
                                 input.key_node.span,
                                 format!(
@@ -1199,13 +1286,11 @@ impl Loader<'_> {
 
     fn permissions(&mut self, node: &Node) -> Option<Permissions> {
         if let NodeKind::Scalar { .. } = node.kind {
-            if !node.is_null() {
-                let s = self.str_(node, false)?;
-                return Some(Permissions {
-                    span: node.span,
-                    kind: PermissionsKind::Shorthand(s),
-                });
-            }
+            let s = self.str_(node, false)?;
+            return Some(Permissions {
+                span: node.span,
+                kind: PermissionsKind::Shorthand(s),
+            });
         }
         let entries = self.section(node, "permissions", true, false);
         let mut list = Vec::with_capacity(entries.len());
@@ -1248,7 +1333,7 @@ impl Loader<'_> {
             }
             d.run = Some(run);
         }
-        if d.run.is_none() && !node.is_null() && node.as_map().is_some_and(|m| !m.is_empty()) {
+        if d.run.is_none() {
             self.err(
                 node.span,
                 "\"defaults\" section should have \"run\" section",
@@ -1365,8 +1450,8 @@ impl Loader<'_> {
                 }
                 "if" => job.if_ = self.condition(v),
                 "steps" => {
-                    saw_steps = true;
                     job.steps = self.steps(v, false);
+                    saw_steps = job.steps.is_some();
                     steps_only = true;
                 }
                 "timeout-minutes" => {
@@ -1383,7 +1468,7 @@ impl Loader<'_> {
                     steps_only = true;
                 }
                 "container" => {
-                    job.container = self.container(v, "container", CONTAINER_KEYS);
+                    job.container = self.container(e.key_node.span, v, "container", CONTAINER_KEYS);
                     steps_only = true;
                 }
                 "services" => {
@@ -1391,7 +1476,7 @@ impl Loader<'_> {
                     steps_only = true;
                 }
                 "snapshot" => {
-                    job.snapshot = self.snapshot(v);
+                    job.snapshot = self.snapshot(e.key_node.span, v);
                     steps_only = true;
                 }
                 "uses" => {
@@ -1491,6 +1576,9 @@ impl Loader<'_> {
                     match e.key {
                         "labels" => match &e.val.kind {
                             NodeKind::Seq(items) => {
+                                if items.is_empty() {
+                                    self.err(e.val.span, "\"labels\" section should not be empty");
+                                }
                                 r.labels =
                                     items.iter().filter_map(|n| self.tstr(n, false)).collect();
                             }
@@ -1550,6 +1638,13 @@ impl Loader<'_> {
                 "matrix" => s.matrix = self.matrix(e.val),
                 "fail-fast" => s.fail_fast = self.bool_or_expr(e.val),
                 "max-parallel" => {
+                    if let Some(ScalarType::Float(_)) = e.val.scalar_type() {
+                        self.err(
+                            e.val.span,
+                            "expected scalar node for integer value but found scalar node with \"!!float\" tag",
+                        );
+                        continue;
+                    }
                     s.max_parallel = self.number_or_expr(e.val, "integer literal");
                     if let Some(Spanned {
                         value: ExprOr::Value(n),
@@ -1706,7 +1801,9 @@ impl Loader<'_> {
         }
     }
 
-    fn container(&mut self, node: &Node, sec: &str, keys: &[&str]) -> Option<Container> {
+    /// `key` is the span of the `container:` key or of the service id, where "image is missing"
+    /// is reported.
+    fn container(&mut self, key: Span, node: &Node, sec: &str, keys: &[&str]) -> Option<Container> {
         let mut c = Container {
             span: node.span,
             image: None,
@@ -1719,20 +1816,17 @@ impl Loader<'_> {
             command: None,
             short_form: false,
         };
-        if let NodeKind::Scalar { .. } = node.kind {
-            if node.is_null() {
-                return None;
+        if let NodeKind::Scalar { value, .. } = &node.kind {
+            if node.is_null() && !value.is_empty() {
+                return None; // `container: null`
             }
             c.image = self.tstr(node, false);
             c.short_form = true;
             return Some(c);
         }
         let entries = self.section(node, sec, false, true);
-        if !entries.is_empty() && !entries.iter().any(|e| e.key == "image") {
-            self.err(
-                node.span,
-                format!("\"image\" is missing in \"{sec}\" section"),
-            );
+        if matches!(node.kind, NodeKind::Map(_)) && !entries.iter().any(|e| e.key == "image") {
+            self.err(key, format!("\"image\" is missing in \"{sec}\" section"));
         }
         for e in entries {
             let v = e.val;
@@ -1746,9 +1840,11 @@ impl Loader<'_> {
                         password: None,
                     };
                     if let NodeKind::Scalar { .. } = v.kind {
-                        cred.expr = self.expr_only(v, "mapping for \"credentials\" section");
-                        c.credentials = Some(cred);
-                        continue;
+                        if is_expr_assigned(Self::scalar_text(v)) {
+                            cred.expr = Some(self.make_tstr(v, Self::scalar_text(v).to_owned()));
+                            c.credentials = Some(cred);
+                            continue;
+                        }
                     }
                     for attr in self.section(v, "credentials", false, true) {
                         match attr.key {
@@ -1793,7 +1889,8 @@ impl Loader<'_> {
         let entries = self.section(node, "services", false, false);
         let mut map = IndexMap::with_capacity(entries.len());
         for e in entries {
-            let Some(container) = self.container(e.val, "services", SERVICE_KEYS) else {
+            let Some(container) = self.container(e.key_node.span, e.val, "services", SERVICE_KEYS)
+            else {
                 continue;
             };
             map.insert(
@@ -1811,18 +1908,35 @@ impl Loader<'_> {
         })
     }
 
-    fn snapshot(&mut self, node: &Node) -> Option<Snapshot> {
+    fn snapshot(&mut self, key: Span, node: &Node) -> Option<Snapshot> {
         let mut s = Snapshot {
             span: node.span,
             image_name: None,
             version: None,
             if_: None,
         };
-        if let NodeKind::Scalar { .. } = node.kind {
-            s.image_name = self.tstr(node, false);
-            return Some(s);
+        match node.kind {
+            NodeKind::Scalar { .. } => {
+                s.image_name = self.tstr(node, false);
+                return Some(s);
+            }
+            NodeKind::Seq(_) => {
+                self.err(
+                    node.span,
+                    "\"snapshot\" section value must be string or mapping but found sequence node",
+                );
+                return None;
+            }
+            NodeKind::Map(_) => {}
         }
-        for e in self.section(node, "snapshot", false, true) {
+        let entries = self.section(node, "snapshot", false, true);
+        if !entries.iter().any(|e| e.key == "image-name") {
+            self.err(
+                key,
+                "\"snapshot\" section must have \"image-name\" configuration",
+            );
+        }
+        for e in entries {
             match e.key {
                 "image-name" => s.image_name = self.tstr(e.val, false),
                 "version" => s.version = self.tstr(e.val, false),
@@ -1892,9 +2006,7 @@ impl Loader<'_> {
         }
         let mut steps = Vec::with_capacity(items.len());
         for item in items {
-            if let Some(step) = self.step(item, composite) {
-                steps.push(step);
-            }
+            steps.push(self.step(item, composite));
         }
         self.check_step_ids(&steps);
         Some(Steps {
@@ -1923,23 +2035,51 @@ impl Loader<'_> {
         }
     }
 
-    fn step(&mut self, node: &Node, composite: bool) -> Option<Step> {
+    /// A step. Like actionlint, the last of `uses:` / `run:` decides what the step is; keys
+    /// that do not belong to that kind are reported. Steps with neither are reported once.
+    fn step(&mut self, node: &Node, composite: bool) -> Step {
         let mut step = Step::new(node.span);
         let entries = self.entries(node, &"element of \"steps\" section", false, true);
-        if entries.is_empty() {
-            return Some(step);
-        }
-        // Which of run/uses the step's keys commit it to, and by which key.
-        let mut exec_action: Option<&Entry<'_>> = None;
-        let mut exec_run: Option<&Entry<'_>> = None;
-        let mut other_kind = false;
-        let keys = if composite {
-            COMPOSITE_STEP_KEYS
-        } else {
-            STEP_KEYS
+        let kind = entries.iter().rev().find_map(|e| match e.key {
+            "uses" => Some(StepKind::Action),
+            "run" => Some(StepKind::Run),
+            _ => None,
+        });
+        let kind = kind.or_else(|| {
+            if composite {
+                return None;
+            }
+            entries.iter().find_map(|e| match e.key {
+                "wait" | "wait-all" | "cancel" => Some(StepKind::Control),
+                "parallel" => Some(StepKind::Parallel),
+                _ => None,
+            })
+        });
+        let allowed: &[&str] = match (kind, composite) {
+            (Some(StepKind::Action), false) => ACTION_STEP_KEYS,
+            (Some(StepKind::Action), true) => COMPOSITE_ACTION_STEP_KEYS,
+            (Some(StepKind::Run), false) => RUN_STEP_KEYS,
+            (Some(StepKind::Run), true) => COMPOSITE_RUN_STEP_KEYS,
+            (Some(StepKind::Control), _) => CONTROL_STEP_KEYS,
+            (Some(StepKind::Parallel), _) => &["parallel"],
+            (None, _) => &[],
+        };
+        let what = match kind {
+            Some(StepKind::Action) => "step to execute action",
+            Some(StepKind::Run) => "step to run shell command",
+            _ => "step",
         };
         for e in &entries {
             let v = e.val;
+            if kind.is_some() && !allowed.contains(&e.key) {
+                let message = format!(
+                    "unexpected key \"{}\" for {what}. expected one of {}",
+                    e.key,
+                    quoted_list(allowed)
+                );
+                self.err(e.key_node.span, message);
+                continue;
+            }
             match e.key {
                 "id" => {
                     let id = self.str_(v, false);
@@ -1963,56 +2103,15 @@ impl Loader<'_> {
                 "name" => step.name = self.tstr(v, true),
                 "env" => step.env = self.vars(v, "env", false),
                 "continue-on-error" => step.continue_on_error = self.bool_or_expr(v),
-                "timeout-minutes" if !composite => {
-                    step.timeout_minutes = self.timeout(v, "timeout-minutes")
-                }
-                "uses" | "with" => {
-                    if let Some(run) = exec_run {
-                        self.err(
-                            e.key_node.span,
-                            format!(
-                                "this step is for running shell command since it contains at least one of \"run\", \"shell\" keys, but also contains \"{}\" key which is used for running action",
-                                e.key
-                            ),
-                        );
-                        let _ = run;
-                        continue;
-                    }
-                    exec_action = Some(e);
-                    if e.key == "uses" {
-                        step.uses = self.tstr(v, false);
-                    } else {
-                        step.with = self.vars(v, "with", false);
-                    }
-                }
-                "run" | "shell" => {
-                    if exec_action.is_some() {
-                        self.err(
-                            e.key_node.span,
-                            format!(
-                                "this step is for running action since it contains at least one of \"uses\", \"with\" keys, but also contains \"{}\" key which is used for running shell command",
-                                e.key
-                            ),
-                        );
-                        continue;
-                    }
-                    exec_run = Some(e);
-                    if e.key == "run" {
-                        step.run = self.tstr(v, false);
-                    } else {
-                        step.shell = self.tstr(v, false);
-                    }
-                }
+                "timeout-minutes" => step.timeout_minutes = self.timeout(v, "timeout-minutes"),
+                "uses" => step.uses = self.tstr(v, false),
+                "with" => step.with = self.mapping_vars(v, "with"),
+                "run" => step.run = self.tstr(v, false),
+                "shell" => step.shell = self.tstr(v, false),
                 "working-directory" => step.working_directory = self.tstr(v, false),
-                "background" if !composite => {
-                    step.background = self.plain_bool(v);
-                }
-                "wait" if !composite => {
-                    other_kind = true;
-                    step.wait = self.str_list(v, "wait", false);
-                }
-                "wait-all" if !composite => {
-                    other_kind = true;
+                "background" => step.background = self.plain_bool(v),
+                "wait" => step.wait = self.str_list(v, "wait", false),
+                "wait-all" => {
                     step.wait_all = if v.is_null() {
                         Some(Spanned::new(None, v.span))
                     } else {
@@ -2020,35 +2119,19 @@ impl Loader<'_> {
                             .map(|b| Spanned::new(Some(b.value), b.span))
                     };
                 }
-                "cancel" if !composite => {
-                    other_kind = true;
-                    step.cancel = self.str_(v, false);
-                }
-                "parallel" if !composite => {
-                    other_kind = true;
-                    step.parallel = self.steps(v, false);
-                }
-                _ => self.unexpected_key(e, "step", keys),
+                "cancel" => step.cancel = self.str_(v, false),
+                "parallel" => step.parallel = self.steps(v, false),
+                // Without a kind, unknown keys are not reported: the missing run/uses is.
+                _ => {}
             }
         }
-        if exec_action.is_some() {
-            if step.uses.is_none() {
-                self.err(node.span, "\"uses\" is required to run action in step");
-            }
-            if let Some(wd) = &step.working_directory {
-                self.err(wd.span, "\"working-directory\" is not available with \"uses\". it is only available with \"run\"");
-            }
-        } else if exec_run.is_some() {
-            if step.run.is_none() {
-                self.err(node.span, "\"run\" is required to run script in step");
-            }
-        } else if !other_kind {
+        if kind.is_none() {
             self.err(
                 node.span,
                 "step must run script with \"run\" section or run action with \"uses\" section",
             );
         }
-        Some(step)
+        step
     }
 
     // -----------------------------------------------------------------------------------------

@@ -344,6 +344,8 @@ pub struct Input {
     /// `type` as written; [`InputType::parse`] gives the typed view.
     pub type_: Option<Str>,
     pub required: Option<Spanned<bool>>,
+    /// `required: ${{ ... }}` (accepted by actionlint; GitHub evaluates it).
+    pub required_expr: Option<TStr>,
     pub default: Option<Value>,
     /// `choice` options.
     pub options: Option<Spanned<Vec<Str>>>,

@@ -351,6 +351,8 @@ pub struct Parsed {
     pub text: String,
     /// The document's root node; `None` when the file is empty or unreadable.
     pub root: Option<Node>,
+    /// True when parsing stopped early (syntax error, a limit): `root` is partial.
+    pub fatal: bool,
 }
 
 /// Decodes `bytes` (size limit, UTF-8 with lossy fallback, BOM) and parses one YAML document.
@@ -377,6 +379,7 @@ pub fn parse_bytes_with(bytes: &[u8], limits: &Limits, diags: &mut Vec<Diagnosti
         return Parsed {
             text: String::new(),
             root: None,
+            fatal: true,
         };
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -394,8 +397,8 @@ pub fn parse_bytes_with(bytes: &[u8], limits: &Limits, diags: &mut Vec<Diagnosti
             lossy
         }
     };
-    let root = parse_with(&text, limits, diags);
-    Parsed { text, root }
+    let (root, fatal) = parse_impl(&text, limits, diags);
+    Parsed { text, root, fatal }
 }
 
 /// Parses one YAML document from `text`. Errors are appended to `diags`; the tree built so far
@@ -406,6 +409,10 @@ pub fn parse(text: &str, diags: &mut Vec<Diagnostic>) -> Option<Node> {
 
 /// [`parse`] with explicit limits (the file size limit applies in [`parse_bytes_with`]).
 pub fn parse_with(text: &str, limits: &Limits, diags: &mut Vec<Diagnostic>) -> Option<Node> {
+    parse_impl(text, limits, diags).0
+}
+
+fn parse_impl(text: &str, limits: &Limits, diags: &mut Vec<Diagnostic>) -> (Option<Node>, bool) {
     let index = LineIndex::new(text);
     let mut builder = Builder {
         index: &index,
@@ -415,6 +422,8 @@ pub fn parse_with(text: &str, limits: &Limits, diags: &mut Vec<Diagnostic>) -> O
         max_depth: limits.max_depth,
         root: None,
         documents: 0,
+        anchor_defs: HashMap::new(),
+        fatal: false,
         diags,
     };
     let mut parser = Parser::new_from_str(text);
@@ -427,7 +436,10 @@ pub fn parse_with(text: &str, limits: &Limits, diags: &mut Vec<Diagnostic>) -> O
             }
             Some(Ok((event, span))) => match builder.event(event, span) {
                 Flow::Continue => {}
-                Flow::Stop => break,
+                Flow::Stop => {
+                    builder.fatal = true;
+                    break;
+                }
             },
         }
     }
@@ -435,7 +447,16 @@ pub fn parse_with(text: &str, limits: &Limits, diags: &mut Vec<Diagnostic>) -> O
     while !builder.stack.is_empty() {
         builder.close(None);
     }
-    builder.root
+    if !builder.fatal {
+        builder.report_unused_anchors();
+    }
+    (builder.root, builder.fatal)
+}
+
+struct AnchorDef {
+    name: String,
+    pos: Pos,
+    used: bool,
 }
 
 enum Flow {
@@ -466,6 +487,9 @@ struct Builder<'a, 'd> {
     max_depth: usize,
     root: Option<Node>,
     documents: usize,
+    /// Anchor id -> where it was defined and whether an alias used it.
+    anchor_defs: HashMap<usize, AnchorDef>,
+    fatal: bool,
     diags: &'d mut Vec<Diagnostic>,
 }
 
@@ -476,7 +500,12 @@ impl Builder<'_, '_> {
     }
 
     fn scan_error(&mut self, err: &ScanError) {
-        let pos = self.index.marker(err.marker());
+        self.fatal = true;
+        // Columns of syntax errors follow go-yaml (and so actionlint): 0-based.
+        let marker = err.marker();
+        let pos = self
+            .index
+            .pos(marker.line(), marker.col().saturating_sub(1));
         self.error(
             Span::point(pos),
             format!("could not parse as YAML: {}", err.info()),
@@ -485,6 +514,15 @@ impl Builder<'_, '_> {
 
     fn event(&mut self, event: Event<'_>, span: saphyr_parser::Span) -> Flow {
         let start = self.index.marker(&span.start);
+        let anchor_id = match &event {
+            Event::Scalar(_, _, a, _) | Event::SequenceStart(a, _) | Event::MappingStart(a, _) => {
+                *a
+            }
+            _ => 0,
+        };
+        if anchor_id > 0 {
+            self.define_anchor(anchor_id, start);
+        }
         match event {
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
             Event::DocumentStart(_) => {
@@ -508,6 +546,16 @@ impl Builder<'_, '_> {
                     }
                     _ => t,
                 });
+                let mut start = start;
+                let mut end = end;
+                if value.is_empty() && tag.is_none() && style == saphyr_parser::ScalarStyle::Plain {
+                    // An empty value sits right after its key's `:` (as go-yaml reports it).
+                    if self.index.text().as_bytes().get(start.offset as usize) == Some(&b':') {
+                        start.col += 1;
+                        start.offset += 1;
+                        end = end.max(start);
+                    }
+                }
                 let node = Node {
                     kind: NodeKind::Scalar {
                         value: cow_into_string(value),
@@ -523,12 +571,20 @@ impl Builder<'_, '_> {
                 return self.push(node);
             }
             Event::Alias(id) => {
+                if let Some(def) = self.anchor_defs.get_mut(&id) {
+                    def.used = true;
+                }
                 let Some((node, size)) = self.anchors.get(&id) else {
-                    self.error(
-                        Span::point(start),
-                        "alias refers to an unknown anchor".to_owned(),
-                    );
-                    return Flow::Stop;
+                    // The anchored node is still open: the alias refers to its own ancestor.
+                    let message = match self.anchor_defs.get(&id) {
+                        Some(def) => format!(
+                            "recursive alias \"{}\" is found. anchor was declared at line:{}, column:{}",
+                            def.name, def.pos.line, def.pos.col
+                        ),
+                        None => "alias refers to an unknown anchor".to_owned(),
+                    };
+                    self.error(Span::point(start), message);
+                    return self.push(null_node(Span::point(start)));
                 };
                 if *size > self.alias_budget {
                     self.error(
@@ -591,6 +647,43 @@ impl Builder<'_, '_> {
             }
         }
         Flow::Continue
+    }
+
+    fn define_anchor(&mut self, id: usize, pos: Pos) {
+        let text = self.index.text();
+        let rest = text.get(pos.offset as usize..).unwrap_or("");
+        let name = rest.strip_prefix('&').map(|r| {
+            let end = r
+                .find(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '{' | '}'))
+                .unwrap_or(r.len());
+            r[..end].to_owned()
+        });
+        if let Some(name) = name {
+            self.anchor_defs.insert(
+                id,
+                AnchorDef {
+                    name,
+                    pos,
+                    used: false,
+                },
+            );
+        }
+    }
+
+    fn report_unused_anchors(&mut self) {
+        let mut unused: Vec<&AnchorDef> = self.anchor_defs.values().filter(|d| !d.used).collect();
+        unused.sort_by_key(|d| d.pos);
+        let found: Vec<Diagnostic> = unused
+            .iter()
+            .map(|d| {
+                Diagnostic::error(
+                    "syntax-check",
+                    Span::point(d.pos),
+                    format!("anchor \"{}\" is defined but not used", d.name),
+                )
+            })
+            .collect();
+        self.diags.extend(found);
     }
 
     /// Only the core-schema tags are accepted, and a tagged scalar must be valid for its tag.
@@ -723,6 +816,22 @@ impl Builder<'_, '_> {
     }
 
     fn check_duplicates(&mut self, entries: &[(Node, Node)]) {
+        for (key, _) in entries {
+            if let NodeKind::Scalar {
+                value,
+                style: ScalarStyle::Plain,
+                tag: None,
+            } = &key.kind
+            {
+                if value == "<<" {
+                    self.diags.push(Diagnostic::error(
+                        "syntax-check",
+                        key.span,
+                        "GitHub Actions does not support YAML merge key \"<<\"",
+                    ));
+                }
+            }
+        }
         let report = |diags: &mut Vec<Diagnostic>, first: &Node, second: &Node, key: &str| {
             diags.push(Diagnostic::error(
                 "syntax-check",

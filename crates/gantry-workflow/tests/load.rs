@@ -97,7 +97,7 @@ fn workflow_structure_errors() {
     );
     check(
         "on: push\njobs:\n",
-        &["2:5 syntax-check: \"jobs\" section should not be empty"],
+        &["2:6 syntax-check: \"jobs\" section should not be empty"],
     );
     check(
         "on: push\njobs:\n  a:\n    uses: x/y/z.yml@v\n  a:\n    uses: x/y/z.yml@v\n",
@@ -139,7 +139,7 @@ fn job_errors() {
     );
     check("on: push\njobs:\n  a:\n    runs-on: x\n    environment:\n      url: u\n    steps:\n      - run: x\n", &["5:5 syntax-check: name is missing in \"environment\" section"]);
     check("on: push\njobs:\n  a:\n    runs-on: x\n    concurrency:\n      cancel-in-progress: true\n    steps:\n      - run: x\n", &["5:5 syntax-check: group name is missing in \"concurrency\" section"]);
-    check("on: push\njobs:\n  a:\n    runs-on: x\n    container:\n      options: --x\n    steps:\n      - run: x\n", &["6:7 syntax-check: \"image\" is missing in \"container\" section"]);
+    check("on: push\njobs:\n  a:\n    runs-on: x\n    container:\n      options: --x\n    steps:\n      - run: x\n", &["5:5 syntax-check: \"image\" is missing in \"container\" section"]);
     check("on: push\njobs:\n  a:\n    runs-on: x\n    container:\n      image: i\n      credentials:\n        username: u\n    steps:\n      - run: x\n", &["7:7 syntax-check: both \"username\" and \"password\" must be specified"]);
     check("on: push\njobs:\n  a:\n    runs-on: x\n    services:\n      db:\n        image: postgres\n        cmd: x\n    steps:\n      - run: x\n", &["8:9 syntax-check: unexpected key \"cmd\" for \"services\" section"]);
     check("on: push\njobs:\n  a:\n    runs-on:\n      group: g\n      label: l\n    steps:\n      - run: x\n", &["6:7 syntax-check: unexpected key \"label\" for \"runs-on\" section"]);
@@ -188,24 +188,50 @@ fn strategy_errors() {
 
 #[test]
 fn step_errors() {
+    // Like actionlint, the last of `uses:` / `run:` decides the kind of step.
     check_steps("      - name: nothing\n", &["6:9 syntax-check: step must run script with \"run\" section or run action with \"uses\" section"]);
-    check_steps("      - uses: a/b@v1\n        run: echo\n", &["7:9 syntax-check: this step is for running action since it contains at least one of \"uses\", \"with\" keys, but also contains \"run\" key"]);
-    check_steps("      - run: echo\n        with:\n          a: b\n", &["7:9 syntax-check: this step is for running shell command since it contains at least one of \"run\", \"shell\" keys, but also contains \"with\" key"]);
+    check_steps(
+        "      - uses: a/b@v1\n        run: echo\n",
+        &["6:9 syntax-check: unexpected key \"uses\" for step to run shell command"],
+    );
+    check_steps(
+        "      - run: echo\n        uses: a/b@v1\n",
+        &["6:9 syntax-check: unexpected key \"run\" for step to execute action"],
+    );
+    check_steps(
+        "      - shell: bash\n        uses: a/b@v1\n",
+        &["6:9 syntax-check: unexpected key \"shell\" for step to execute action"],
+    );
+    check_steps(
+        "      - run: echo\n        with:\n          a: b\n",
+        &["7:9 syntax-check: unexpected key \"with\" for step to run shell command"],
+    );
     check_steps(
         "      - with:\n          a: b\n",
-        &["6:9 syntax-check: \"uses\" is required to run action in step"],
+        &["6:9 syntax-check: step must run script"],
     );
     check_steps(
         "      - shell: bash\n",
-        &["6:9 syntax-check: \"run\" is required to run script in step"],
+        &["6:9 syntax-check: step must run script"],
+    );
+    check_steps(
+        "      - null\n",
+        &[
+            "6:9 syntax-check: element of \"steps\" section should not be empty",
+            "6:9 syntax-check: step must run script",
+        ],
     );
     check_steps(
         "      - uses: a/b@v1\n        working-directory: x\n",
-        &["7:28 syntax-check: \"working-directory\" is not available with \"uses\""],
+        &["7:9 syntax-check: unexpected key \"working-directory\" for step to execute action"],
+    );
+    check_steps(
+        "      - uses: a/b@v1\n        with: x\n",
+        &["7:15 syntax-check: \"with\" section is scalar node but mapping node is expected"],
     );
     check_steps(
         "      - run: echo\n        runs: x\n",
-        &["7:9 syntax-check: unexpected key \"runs\" for \"step\" section"],
+        &["7:9 syntax-check: unexpected key \"runs\" for step to run shell command"],
     );
     check_steps(
         "      - run: echo\n        timeout-minutes: -1\n",
@@ -213,16 +239,24 @@ fn step_errors() {
     );
     check_steps(
         "      - run:\n",
-        &["6:12 syntax-check: string should not be empty"],
+        &["6:13 syntax-check: string should not be empty"],
     );
     check_steps(
         "      not: a-sequence\n",
-        &["6:7 syntax-check: \"steps\" section must be sequence node but got mapping node"],
+        &[
+            "3:3 syntax-check: \"steps\" section is missing in job \"j\"",
+            "6:7 syntax-check: \"steps\" section must be sequence node but got mapping node",
+        ],
     );
     check_steps(
         "      - run: a\n        ${{ x }}: 1\n",
-        &["7:9 syntax-check: unexpected key \"${{ x }}\" for \"step\" section"],
+        &["7:9 syntax-check: unexpected key \"${{ x }}\" for step to run shell command"],
     );
+    check_steps(
+        "      - wait: [a]\n      - cancel: a\n      - parallel:\n          - run: x\n",
+        &[],
+    );
+    check("on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n", &["3:3 syntax-check: \"steps\" section is missing in job \"a\"", "5:11 syntax-check: \"steps\" section must be sequence node but got scalar node with \"!!null\" tag"]);
 }
 
 #[test]
@@ -503,7 +537,7 @@ fn actions_load() {
     check_action("name: n\noutputs:\n  o:\n    description: d\nruns:\n  using: composite\n  steps:\n    - run: x\n      shell: bash\n", &["3:3 syntax-check: output \"o\" of composite action must have \"value\""]);
     check_action(
         "name: n\nruns:\n  using: composite\n  steps:\n    - run: x\n      timeout-minutes: 1\n",
-        &["6:7 syntax-check: unexpected key \"timeout-minutes\" for \"step\" section"],
+        &["6:7 syntax-check: unexpected key \"timeout-minutes\" for step to run shell command"],
     );
     check_action("", &["1:1 syntax-check: action metadata is empty"]);
 }

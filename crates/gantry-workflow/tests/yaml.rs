@@ -133,6 +133,7 @@ fn check_bad(name: &str, bytes: &[u8], line: u32, col: Option<u32>, needle: &str
 }
 
 #[test]
+/// Syntax error columns follow go-yaml (0-based, as actionlint prints them).
 fn malformed_yaml_is_a_positioned_error() {
     check_bad(
         "unclosed flow",
@@ -152,14 +153,14 @@ fn malformed_yaml_is_a_positioned_error() {
         "unclosed quote",
         b"a: \"abc\n",
         1,
-        Some(4),
+        Some(3),
         "could not parse as YAML",
     );
     check_bad(
         "stray colon",
         b"a: b: c\n",
         1,
-        Some(5),
+        Some(4),
         "could not parse as YAML",
     );
 }
@@ -359,4 +360,39 @@ fn node_kinds_are_built() {
     };
     assert_eq!(items.len(), 2);
     assert!(matches!(items[1].kind, NodeKind::Map(_)));
+}
+
+#[test]
+fn anchor_problems_are_reported() {
+    check_bad(
+        "unused anchor",
+        b"a: &x 1\nb: 2\n",
+        1,
+        Some(4),
+        "anchor \"x\" is defined but not used",
+    );
+    check_bad(
+        "merge key",
+        b"base: &b {x: 1}\nc:\n  <<: *b\n",
+        3,
+        Some(3),
+        "merge key \"<<\"",
+    );
+    check_bad(
+        "recursive alias",
+        b"a: &r\n  - x\n  - *r\n",
+        3,
+        Some(5),
+        "recursive alias \"r\" is found. anchor was declared at line:1, column:4",
+    );
+    let (_, diags) = parse("a: &x 1\nb: *x\n");
+    assert!(diags.is_empty(), "{diags:?}");
+}
+
+#[test]
+fn empty_values_sit_after_the_colon() {
+    let (node, _) = parse("a:\nb: x\n");
+    let node = node.expect("root");
+    let value = &node.as_map().expect("map")[0].1;
+    assert_eq!((value.span.start.line, value.span.start.col), (1, 3));
 }
