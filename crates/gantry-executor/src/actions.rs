@@ -310,8 +310,24 @@ impl Job {
             }
         };
         self.log(log, &format!("##[group]Run {uses}"));
-        for (k, v) in &given {
-            self.log(log, &format!("  with {k}: {v}"));
+        if !given.is_empty() {
+            self.log(log, "with:");
+            for (k, v) in &given {
+                self.log(log, &format!("  {k}: {v}"));
+            }
+        }
+        let shown_env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .chain(&frame.env)
+            .chain(step_env)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !shown_env.is_empty() {
+            self.log(log, "env:");
+            for (k, v) in shown_env {
+                self.log(log, &format!("  {k}: {v}"));
+            }
         }
         self.log(log, "##[endgroup]");
         match resolved {

@@ -104,7 +104,10 @@ pub fn matched_files(
         .follow_links(false)
         .sort_by_file_name();
     for entry in walker.into_iter().filter_map(Result::ok) {
-        if !entry.file_type().is_file() {
+        // A symlink to a file counts (the runner's script stats through links).
+        let is_file = entry.file_type().is_file()
+            || (entry.file_type().is_symlink() && entry.path().is_file());
+        if !is_file {
             continue;
         }
         let Ok(relative) = entry.path().strip_prefix(workspace) else {

@@ -550,6 +550,19 @@ impl Job {
             }
         }
 
+        if spec.container.as_ref().is_some_and(|c| !c.is_null()) {
+            self.warning(
+                None,
+                "This job asks for a container; the host executor runs its steps on the host.",
+            );
+        }
+        if !spec.services.is_null() && spec.services.as_object().is_none_or(|m| !m.is_empty()) {
+            self.warning(
+                None,
+                "This job asks for service containers; the host executor does not start them.",
+            );
+        }
+
         self.run_pre_steps(&mut top, spec).await;
 
         for (index, step) in spec.steps.iter().enumerate() {
@@ -845,11 +858,19 @@ impl Job {
                 );
             }
         }
-        env.extend(github_vars(&github));
-        env.extend(runner_vars(&self.runner_json));
+        // As the runner does: the machine's CI variables, then workflow/job/step env, then the
+        // contexts' runtime variables (GITHUB_*, RUNNER_*), which user env cannot override.
+        env.insert("CI".into(), "true".into());
+        env.insert("GITHUB_ACTIONS".into(), "true".into());
         for (k, v) in self.env.iter().chain(&frame.env).chain(step_env) {
             env.insert(k.clone(), v.clone());
         }
+        env.extend(
+            github_vars(&github)
+                .into_iter()
+                .filter(|(k, _)| k != "CI" && k != "GITHUB_ACTIONS"),
+        );
+        env.extend(runner_vars(&self.runner_json));
         for (k, v) in extra {
             env.insert(k.clone(), v.clone());
         }

@@ -214,3 +214,115 @@ impl<'a> OutputSink<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds fragments through a sink and returns the log lines and annotation messages.
+    fn run(
+        secrets: &[&str],
+        fragments: &[(Stream, &str, bool)],
+    ) -> (Vec<String>, Vec<String>, CommandEffects) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut masker = Masker::new();
+        masker.extend(secrets.iter().copied());
+        let effects = {
+            let mut sink = OutputSink::new(
+                &mut masker,
+                Emitter {
+                    events: &tx,
+                    step: Some(0),
+                },
+                false,
+                false,
+            );
+            for (stream, text, eol) in fragments {
+                sink.on_fragment(
+                    *stream,
+                    Fragment {
+                        text: text.to_string(),
+                        end_of_line: *eol,
+                    },
+                );
+            }
+            sink.finish();
+            std::mem::take(&mut sink.effects)
+        };
+        let (mut logs, mut notes) = (Vec::new(), Vec::new());
+        while let Ok(e) = rx.try_recv() {
+            match e {
+                JobEvent::Log { line, .. } => logs.push(line),
+                JobEvent::Annotation { message, .. } => notes.push(message),
+                _ => {}
+            }
+        }
+        (logs, notes, effects)
+    }
+
+    const O: Stream = Stream::Stdout;
+    const E: Stream = Stream::Stderr;
+
+    #[test]
+    fn plain_lines_are_masked() {
+        let (logs, _, _) = run(&["pw"], &[(O, "a pw b", true), (E, "pw", true)]);
+        assert_eq!(logs, vec!["a *** b", "***"]);
+    }
+
+    #[test]
+    fn add_mask_applies_to_following_lines() {
+        let (logs, _, _) = run(
+            &[],
+            &[(O, "::add-mask::later", true), (O, "now later", true)],
+        );
+        assert_eq!(logs, vec!["now ***"]);
+    }
+
+    #[test]
+    fn pieces_of_long_lines_are_masked_across_the_cut_and_never_commands() {
+        let (logs, _, _) = run(
+            &["secret"],
+            &[
+                (O, "::add-mask::xx se", false),
+                (O, "cret yy", true),
+                (O, "::add-mask::zz", true),
+            ],
+        );
+        assert_eq!(logs.concat(), "::add-mask::xx *** yy");
+        // A piece's second half is a line end, not a new line start: `zz` was registered.
+        let (logs, _, _) = run(&[], &[(O, "::add-mask::zz", true), (O, "zz", true)]);
+        assert_eq!(logs, vec!["***"]);
+    }
+
+    #[test]
+    fn streams_keep_separate_pieces() {
+        let (logs, _, _) = run(
+            &["abcdef"],
+            &[(O, "abc", false), (E, "err", true), (O, "def", true)],
+        );
+        assert_eq!(logs, vec!["err", "***"]);
+    }
+
+    #[test]
+    fn commands_have_effects() {
+        let (logs, notes, effects) = run(
+            &[],
+            &[
+                (O, "::set-output name=a::1", true),
+                (O, "::save-state name=s::2", true),
+                (O, "::set-env name=X::y", true),
+                (O, "::error::bad", true),
+                (O, "::echo::on", true),
+                (O, "::group::G", true),
+            ],
+        );
+        assert_eq!(effects.outputs, vec![("a".to_owned(), "1".to_owned())]);
+        assert_eq!(effects.state, vec![("s".to_owned(), "2".to_owned())]);
+        assert!(effects.env.is_empty() && effects.failed);
+        assert_eq!(notes.len(), 4);
+        assert!(notes[2].starts_with("The `set-env` command is disabled"));
+        assert_eq!(notes[3], "bad");
+        assert_eq!(logs.last().map(String::as_str), Some("##[group]G"));
+        assert!(logs.contains(&"::group::G".to_owned()));
+    }
+}
