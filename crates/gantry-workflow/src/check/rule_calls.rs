@@ -363,6 +363,12 @@ pub(crate) fn local_action_outputs(spec: &str, project: &dyn Project) -> Option<
 
 /// Loads the local reusable workflow `uses` points to (`./path/to/workflow.yml`).
 fn read_called(spec: &str, project: &dyn Project) -> Option<Option<Workflow>> {
+    read_called_with_diagnostics(spec, project).map(|loaded| loaded.map(|(w, _)| w))
+}
+
+type Loaded = (Workflow, Vec<crate::Diagnostic>);
+
+fn read_called_with_diagnostics(spec: &str, project: &dyn Project) -> Option<Option<Loaded>> {
     let path = spec.strip_prefix("./")?;
     if spec.contains("${{") {
         return None;
@@ -370,7 +376,7 @@ fn read_called(spec: &str, project: &dyn Project) -> Option<Option<Workflow>> {
     Some(
         project
             .read_file(&normalize(path))
-            .map(|bytes| load_workflow(&bytes).0),
+            .map(|bytes| load_workflow(&bytes)),
     )
 }
 
@@ -408,9 +414,10 @@ fn check_workflow_call(
     let at = str_pos(uses);
     if !spec.starts_with("./") {
         if !spec.contains("${{") {
-            let valid = spec.split_once('@').is_some_and(|(path, reference)| {
-                !reference.is_empty() && path.split('/').filter(|p| !p.is_empty()).count() >= 3
-            });
+            let valid = !spec.starts_with('/')
+                && spec.split_once('@').is_some_and(|(path, reference)| {
+                    !reference.is_empty() && path.split('/').filter(|p| !p.is_empty()).count() >= 3
+                });
             if !valid {
                 cx.error(
                     "workflow-call",
@@ -421,10 +428,10 @@ fn check_workflow_call(
         }
         return;
     }
-    let Some(loaded) = read_called(spec, project) else {
+    let Some(loaded) = read_called_with_diagnostics(spec, project) else {
         return;
     };
-    let Some(called) = loaded else {
+    let Some((called, called_diagnostics)) = loaded else {
         cx.error(
             "workflow-call",
             at,
@@ -450,6 +457,27 @@ fn check_workflow_call(
     }
     let empty = WorkflowCall::default();
     let call = workflow_call_of(&called).unwrap_or(&empty);
+    // A section of `workflow_call` that is not a mapping makes the interface unknown.
+    let broken = [
+        (call.inputs_span, call.inputs.is_empty()),
+        (call.outputs_span, call.outputs.is_empty()),
+        (call.secrets_span, call.secrets.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(span, empty)| span.filter(|_| empty))
+    .any(|span| {
+        called_diagnostics
+            .iter()
+            .any(|d| d.is_error() && d.span.start == span.start)
+    });
+    if broken {
+        cx.error(
+            "workflow-call",
+            at,
+            format!("the \"workflow_call\" trigger of reusable workflow {spec:?} is malformed"),
+        );
+        return;
+    }
     let with = job.with.as_ref();
     if let Some(with) = with {
         for arg in with.entries.values() {

@@ -325,7 +325,14 @@ impl ExprRules<'_, '_> {
         }
         if let Some(runs_on) = &job.runs_on {
             for label in &runs_on.labels {
-                self.tstr(label, JobRunsOn, Place::AnyValue);
+                let ty = self.tstr(label, JobRunsOn, Place::AnyValue);
+                if matches!(ty, Ty::Object(_) | Ty::Null) {
+                    self.cx.error(
+                        "expression",
+                        label.span.start,
+                        format!("runs-on must be a string or an array of strings but this expression gives {}", ty.name()),
+                    );
+                }
             }
             self.tstr_opt(runs_on.group.as_ref(), JobRunsOn, Place::Text);
         }
@@ -791,6 +798,21 @@ impl ExprRules<'_, '_> {
                         };
                     }
                 }
+                if name.eq_ignore_ascii_case("startswith") || name.eq_ignore_ascii_case("endswith")
+                {
+                    for arg in args {
+                        let ty = self.infer(arg, &mut Vec::new());
+                        if matches!(ty, Ty::Object(_) | Ty::Array(_)) {
+                            errors.push((
+                                arg.span.start as usize,
+                                format!(
+                                    "{name}() compares strings but this argument is {}",
+                                    ty.name()
+                                ),
+                            ));
+                        }
+                    }
+                }
                 if name.eq_ignore_ascii_case("format") {
                     if let Some((_, text)) = literal {
                         if let Some(problem) = format_problem(text, args.len() - 1) {
@@ -869,7 +891,10 @@ fn compare_problem(op: gantry_expr::CompareOp, left: &Ty, right: &Ty) -> Option<
     let structured = |t: &Ty| matches!(t, Ty::Object(_) | Ty::Array(_));
     let bad = if matches!(op, Equal | NotEqual) {
         match (left, right) {
-            (Ty::Object(_), Ty::Object(_)) | (Ty::Array(_), Ty::Array(_)) => false,
+            (Ty::Array(a), Ty::Array(b)) => {
+                !matches!(**a, Ty::Any) && !matches!(**b, Ty::Any) && a.name() != b.name()
+            }
+            (Ty::Object(_), Ty::Object(_)) => false,
             (Ty::Null | Ty::Any, _) | (_, Ty::Null | Ty::Any) => false,
             (l, r) => structured(l) || structured(r),
         }
