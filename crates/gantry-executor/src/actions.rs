@@ -350,8 +350,10 @@ impl Job {
                                     .collect()
                             })
                             .unwrap_or_default();
-                        self.run_composite(frame, log, &action, steps, inputs, info, step_env)
-                            .await
+                        self.run_composite(
+                            frame, log, &action, steps, inputs, info, step_env, timeout,
+                        )
+                        .await
                     }
                     Some(RunsKind::Node(node)) => {
                         let Some(main) = node.main.as_ref().map(|m| m.raw.clone()) else {
@@ -418,7 +420,13 @@ impl Job {
         inputs: IndexMap<String, String>,
         info: ActionInfo,
         step_env: &IndexMap<String, String>,
+        timeout: Option<Duration>,
     ) -> ActionResult {
+        let own_deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let deadline = match (frame.deadline, own_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let inputs_value: Map = inputs
             .iter()
             .map(|(k, v)| (k.as_str(), Value::from(v.as_str())))
@@ -443,6 +451,7 @@ impl Job {
             top_level: false,
             action: Some(info),
             log_step: log,
+            deadline,
         };
         let mut cancelled = false;
         for step in &steps {

@@ -157,6 +157,8 @@ pub(crate) struct Frame {
     pub action: Option<ActionInfo>,
     /// Where nested steps log: the job step that runs the composite action.
     pub log_step: Option<usize>,
+    /// When the composite step's `timeout-minutes` runs out: no nested process runs past it.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -177,6 +179,7 @@ impl Frame {
             top_level: true,
             action: None,
             log_step: None,
+            deadline: None,
         }
     }
 
@@ -1087,6 +1090,11 @@ impl Job {
             .rev()
             .find(|(k, _)| k == "ACTIONS_ALLOW_UNSECURE_COMMANDS")
             .is_some_and(|(_, v)| v.eq_ignore_ascii_case("true"));
+        let mut timeout = process.timeout;
+        if let Some(deadline) = frame.deadline {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            timeout = Some(timeout.map_or(left, |t| t.min(left)));
+        }
         let spec = ProcessSpec {
             program: process.program.clone(),
             args: process.args,
@@ -1097,7 +1105,7 @@ impl Job {
         let never = CancellationToken::new();
         let cancel = if self.cancelled { &never } else { &self.cancel };
         let limits = RunLimits {
-            timeout: process.timeout,
+            timeout,
             kill_grace: self.options.kill_grace,
         };
         let debug = self.debug;

@@ -744,6 +744,24 @@ async fn remote_actions_come_from_the_cache_or_fail_clearly() {
 }
 
 #[tokio::test]
+async fn composite_step_timeout_bounds_its_nested_steps() {
+    let h = Harness::new();
+    write(&h.path("actions/octo/slow/v1/action.yml"), "name: slow\nruns:\n  using: composite\n  steps:\n    - run: sleep 30\n      shell: bash\n    - run: echo never\n      shell: bash\n");
+    let started = std::time::Instant::now();
+    let out = h
+        .run(spec(vec![uses("octo/slow@v1", &[]).timeout("0.01")]))
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(out.finished(), vec![(F, F)]);
+    assert!(!out.has_line("never"));
+    assert!(
+        out.all_text().contains("has timed out"),
+        "{}",
+        out.all_text()
+    );
+}
+
+#[tokio::test]
 async fn builtin_checkout_cache_artifacts_and_setup() {
     let h = Harness::new();
     let repo = h.path("repo");
