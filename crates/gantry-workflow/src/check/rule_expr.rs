@@ -225,13 +225,13 @@ fn job_result_ty(job: &Job, project: &dyn Project) -> Ty {
     types::job_result(Some(&names))
 }
 
-fn matrix_ty(matrix: &Matrix) -> Ty {
+fn matrix_ty(matrix: &Matrix, expr_ty: &dyn Fn(&Expr) -> Ty) -> Ty {
     if matrix.expr.is_some() {
         return Ty::loose(Ty::Any);
     }
     let mut obj = Obj::strict(Vec::new());
     for (name, axis) in &matrix.axes {
-        obj.insert(name, axis_ty(&axis.values));
+        obj.insert(name, axis_ty(&axis.values, expr_ty));
     }
     match matrix.include.as_ref().map(|i| &i.rows) {
         Some(ExprOr::Expr(_)) => return Ty::loose(Ty::Any),
@@ -241,8 +241,8 @@ fn matrix_ty(matrix: &Matrix) -> Ty {
                     ValueKind::Map(entries) => {
                         for (key, value) in entries {
                             let ty = match obj.get(&key.value) {
-                                Some(existing) => existing.merge(&value_ty(value)),
-                                None => value_ty(value),
+                                Some(existing) => existing.merge(&value_ty(value, expr_ty)),
+                                None => value_ty(value, expr_ty),
                             };
                             obj.insert(&key.value, ty);
                         }
@@ -262,36 +262,36 @@ fn matrix_ty(matrix: &Matrix) -> Ty {
     Ty::object(obj)
 }
 
-fn axis_ty(values: &ExprOr<Vec<Value>>) -> Ty {
+fn axis_ty(values: &ExprOr<Vec<Value>>, expr_ty: &dyn Fn(&Expr) -> Ty) -> Ty {
     let ExprOr::Value(values) = values else {
         return Ty::Any;
     };
     values
         .iter()
-        .map(value_ty)
+        .map(|v| value_ty(v, expr_ty))
         .reduce(|a, b| a.merge(&b))
         .unwrap_or(Ty::Any)
 }
 
 /// The type of a matrix value as written.
-fn value_ty(value: &Value) -> Ty {
+fn value_ty(value: &Value, expr_ty: &dyn Fn(&Expr) -> Ty) -> Ty {
     match &value.kind {
         ValueKind::Null => Ty::Null,
         ValueKind::Bool(_) => Ty::Bool,
         ValueKind::Number(_) => Ty::Number,
         ValueKind::String(s) if s.is_literal() => Ty::String,
-        ValueKind::String(s) => s.as_single_expr().map_or(Ty::String, types::of_constant),
+        ValueKind::String(s) => s.as_single_expr().map_or(Ty::String, expr_ty),
         ValueKind::Seq(items) => Ty::Array(Arc::new(
             items
                 .iter()
-                .map(value_ty)
+                .map(|v| value_ty(v, expr_ty))
                 .reduce(|a, b| a.merge(&b))
                 .unwrap_or(Ty::Any),
         )),
         ValueKind::Map(entries) => Ty::object(Obj::strict(
             entries
                 .iter()
-                .map(|(k, v)| (k.value.clone(), value_ty(v)))
+                .map(|(k, v)| (k.value.clone(), value_ty(v, expr_ty)))
                 .collect(),
         )),
     }
@@ -300,7 +300,8 @@ fn value_ty(value: &Value) -> Ty {
 fn job_scope(base: &Scope, workflow: &Workflow, job: &Job, project: &dyn Project) -> Scope {
     let mut scope = base.clone();
     if let Some(matrix) = job.strategy.as_ref().and_then(|s| s.matrix.as_ref()) {
-        scope.matrix = matrix_ty(matrix);
+        let env = TypeEnv(base);
+        scope.matrix = matrix_ty(matrix, &|expr| env.infer(expr, &mut Vec::new()));
     }
     let mut needs = Obj::strict(Vec::new());
     for need in job.needs.iter().flat_map(|n| n.items.iter()) {
@@ -702,12 +703,106 @@ impl ExprRules<'_, '_> {
     }
 
     fn infer(&self, expr: &Expr, errors: &mut Vec<(usize, String)>) -> Ty {
+        TypeEnv(&self.scope).infer(expr, errors)
+    }
+
+    /// Script injection: untrusted `github` properties interpolated into a script.
+    fn untrusted(&mut self, s: &TStr) {
+        let mut found: Vec<(usize, &'static str)> = Vec::new();
+        for (expr, _) in s.expressions() {
+            find_untrusted(expr, false, &mut found);
+        }
+        for (offset, input) in found {
+            let pos = s.pos_at(self.cx.source, offset);
+            self.cx.warning(
+                "script-injection",
+                pos,
+                format!("{input:?} may be controlled by an attacker; pass it to the script through an environment variable instead of ${{{{ }}}}"),
+            );
+        }
+    }
+}
+
+/// What is wrong with `format(text, <n_args arguments>)`: a placeholder without argument, or an
+/// argument no placeholder uses.
+fn format_problem(text: &str, n_args: usize) -> Option<String> {
+    let mut used = vec![false; n_args];
+    let mut chars = text.chars().peekable();
+    let mut highest: Option<usize> = None;
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+            }
+            '{' => {
+                let mut digits = String::new();
+                while let Some(&d) = chars.peek() {
+                    if !d.is_ascii_digit() {
+                        break;
+                    }
+                    digits.push(d);
+                    chars.next();
+                }
+                if chars.peek() == Some(&'}') {
+                    if let Ok(i) = digits.parse::<usize>() {
+                        highest = Some(highest.map_or(i, |h| h.max(i)));
+                        if let Some(slot) = used.get_mut(i) {
+                            *slot = true;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(h) = highest.filter(|&h| h >= n_args) {
+        return Some(format!(
+            "format string {text:?} uses {{{h}}} but only {n_args} arguments are given"
+        ));
+    }
+    used.iter()
+        .position(|u| !u)
+        .map(|i| format!("format string {text:?} does not use argument {{{i}}}"))
+}
+
+/// Why comparing values of these types makes no sense (objects and arrays only equal
+/// themselves or null; ordering needs numbers or strings), if it does not.
+fn compare_problem(op: gantry_expr::CompareOp, left: &Ty, right: &Ty) -> Option<String> {
+    use gantry_expr::CompareOp::{Equal, NotEqual};
+    let structured = |t: &Ty| matches!(t, Ty::Object(_) | Ty::Array(_));
+    let bad = if matches!(op, Equal | NotEqual) {
+        match (left, right) {
+            (Ty::Array(a), Ty::Array(b)) => {
+                !matches!(**a, Ty::Any) && !matches!(**b, Ty::Any) && a.name() != b.name()
+            }
+            (Ty::Object(_), Ty::Object(_)) => false,
+            (Ty::Null | Ty::Any, _) | (_, Ty::Null | Ty::Any) => false,
+            (l, r) => structured(l) || structured(r),
+        }
+    } else {
+        let orderable = |t: &Ty| matches!(t, Ty::Number | Ty::String | Ty::Any);
+        !orderable(left) || !orderable(right)
+    };
+    bad.then(|| {
+        format!(
+            "comparing a {} value with a {} value this way is always false or meaningless",
+            left.name(),
+            right.name()
+        )
+    })
+}
+
+/// Type inference over the contexts of one place.
+struct TypeEnv<'s>(&'s Scope);
+
+impl TypeEnv<'_> {
+    fn infer(&self, expr: &Expr, errors: &mut Vec<(usize, String)>) -> Ty {
         match &expr.kind {
             ExprKind::Null => Ty::Null,
             ExprKind::Bool(_) => Ty::Bool,
             ExprKind::Number(_) => Ty::Number,
             ExprKind::String(_) => Ty::String,
-            ExprKind::NamedValue(name) => self.scope.get(name),
+            ExprKind::NamedValue(name) => self.0.get(name),
             ExprKind::Property(object, name) => {
                 let receiver = self.infer(object, errors);
                 property(&receiver, name, expr, errors)
@@ -798,6 +893,16 @@ impl ExprRules<'_, '_> {
                         };
                     }
                 }
+                if name.eq_ignore_ascii_case("contains") {
+                    if let Some(first) = args.first() {
+                        if let ty @ Ty::Object(_) = self.infer(first, &mut Vec::new()) {
+                            errors.push((
+                                first.span.start as usize,
+                                format!("contains() searches a string or an array but this argument is {}", ty.name()),
+                            ));
+                        }
+                    }
+                }
                 if name.eq_ignore_ascii_case("startswith") || name.eq_ignore_ascii_case("endswith")
                 {
                     for arg in args {
@@ -824,91 +929,6 @@ impl ExprRules<'_, '_> {
             }
         }
     }
-
-    /// Script injection: untrusted `github` properties interpolated into a script.
-    fn untrusted(&mut self, s: &TStr) {
-        let mut found: Vec<(usize, &'static str)> = Vec::new();
-        for (expr, _) in s.expressions() {
-            find_untrusted(expr, false, &mut found);
-        }
-        for (offset, input) in found {
-            let pos = s.pos_at(self.cx.source, offset);
-            self.cx.warning(
-                "script-injection",
-                pos,
-                format!("{input:?} may be controlled by an attacker; pass it to the script through an environment variable instead of ${{{{ }}}}"),
-            );
-        }
-    }
-}
-
-/// What is wrong with `format(text, <n_args arguments>)`: a placeholder without argument, or an
-/// argument no placeholder uses.
-fn format_problem(text: &str, n_args: usize) -> Option<String> {
-    let mut used = vec![false; n_args];
-    let mut chars = text.chars().peekable();
-    let mut highest: Option<usize> = None;
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-            }
-            '{' => {
-                let mut digits = String::new();
-                while let Some(&d) = chars.peek() {
-                    if !d.is_ascii_digit() {
-                        break;
-                    }
-                    digits.push(d);
-                    chars.next();
-                }
-                if chars.peek() == Some(&'}') {
-                    if let Ok(i) = digits.parse::<usize>() {
-                        highest = Some(highest.map_or(i, |h| h.max(i)));
-                        if let Some(slot) = used.get_mut(i) {
-                            *slot = true;
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    if let Some(h) = highest.filter(|&h| h >= n_args) {
-        return Some(format!(
-            "format string {text:?} uses {{{h}}} but only {n_args} arguments are given"
-        ));
-    }
-    used.iter()
-        .position(|u| !u)
-        .map(|i| format!("format string {text:?} does not use argument {{{i}}}"))
-}
-
-/// Why comparing values of these types makes no sense (objects and arrays only equal
-/// themselves or null; ordering needs numbers or strings), if it does not.
-fn compare_problem(op: gantry_expr::CompareOp, left: &Ty, right: &Ty) -> Option<String> {
-    use gantry_expr::CompareOp::{Equal, NotEqual};
-    let structured = |t: &Ty| matches!(t, Ty::Object(_) | Ty::Array(_));
-    let bad = if matches!(op, Equal | NotEqual) {
-        match (left, right) {
-            (Ty::Array(a), Ty::Array(b)) => {
-                !matches!(**a, Ty::Any) && !matches!(**b, Ty::Any) && a.name() != b.name()
-            }
-            (Ty::Object(_), Ty::Object(_)) => false,
-            (Ty::Null | Ty::Any, _) | (_, Ty::Null | Ty::Any) => false,
-            (l, r) => structured(l) || structured(r),
-        }
-    } else {
-        let orderable = |t: &Ty| matches!(t, Ty::Number | Ty::String | Ty::Any);
-        !orderable(left) || !orderable(right)
-    };
-    bad.then(|| {
-        format!(
-            "comparing a {} value with a {} value this way is always false or meaningless",
-            left.name(),
-            right.name()
-        )
-    })
 }
 
 fn describe(ty: &Ty) -> String {
