@@ -19,6 +19,8 @@ pub struct Scope<'a> {
     pub steps: Value,
     pub inputs: Option<Value>,
     pub github: Option<Value>,
+    /// `job.status` so far (`success`, `failure`, `cancelled`).
+    pub job_status: &'static str,
 }
 
 impl Contexts for Scope<'_> {
@@ -29,6 +31,14 @@ impl Contexts for Scope<'_> {
             "steps" => Some(self.steps.clone()),
             "inputs" if self.inputs.is_some() => self.inputs.clone(),
             "github" if self.github.is_some() => self.github.clone(),
+            "job" => {
+                let mut job = match self.base.get("job") {
+                    Some(Value::Object(m)) => (**m).clone(),
+                    _ => gantry_expr::Map::new(),
+                };
+                job.insert("status", Value::from(self.job_status));
+                Some(Value::from(job))
+            }
             _ => self.base.get(&lower).cloned(),
         }
     }
@@ -193,6 +203,7 @@ mod tests {
             steps: Value::from(Map::new()),
             inputs: None,
             github: None,
+            job_status: "success",
         };
         let host = StatusHost {
             failed,

@@ -515,6 +515,13 @@ impl Job {
             steps: Value::from(frame.steps.clone()),
             inputs: frame.inputs.clone(),
             github: frame.github.clone(),
+            job_status: if self.failed {
+                "failure"
+            } else if self.cancelled {
+                "cancelled"
+            } else {
+                "success"
+            },
         }
     }
 

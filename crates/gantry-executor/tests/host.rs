@@ -264,7 +264,7 @@ async fn outputs_flow_from_steps_to_job() {
     let h = Harness::new();
     let mut s = spec(vec![
         step("echo \"greeting=hello\" >> \"$GITHUB_OUTPUT\"\necho 'multi<<EOF' >> $GITHUB_OUTPUT\necho 'a' >> $GITHUB_OUTPUT\necho 'b' >> $GITHUB_OUTPUT\necho EOF >> $GITHUB_OUTPUT").id("first"),
-        step("echo \"got ${{ steps.first.outputs.greeting }} ${{ steps.first.outcome }}\""),
+        step("echo \"got ${{ steps.first.outputs.greeting }} ${{ steps.first.outcome }} ${{ job.status }}\""),
     ]);
     s.outputs = vec![
         (
@@ -275,7 +275,11 @@ async fn outputs_flow_from_steps_to_job() {
     ];
     let out = h.run(s).await;
     assert_eq!(out.result.conclusion, S, "{}", out.all_text());
-    assert!(out.has_line("got hello success"), "{:?}", out.logs());
+    assert!(
+        out.has_line("got hello success success"),
+        "{:?}",
+        out.logs()
+    );
     assert_eq!(out.result.outputs["greeting"], "hello world");
     assert_eq!(out.result.outputs["multi"], "a\nb");
 }
@@ -289,7 +293,7 @@ async fn failure_skips_later_steps_and_status_functions_pick_runners() {
             step("exit 3"),
             step("echo should not run"),
             step("echo always ran").when("always()"),
-            step("echo failure ran").when("${{ failure() }}"),
+            step("echo failure ran ${{ job.status }}").when("${{ failure() }}"),
             step("echo success ran").when("success()"),
             step("echo cancelled ran").when("cancelled()"),
         ]))
@@ -300,7 +304,7 @@ async fn failure_skips_later_steps_and_status_functions_pick_runners() {
         vec![(S, S), (F, F), (K, K), (S, S), (S, S), (K, K), (K, K)]
     );
     assert!(out.has_line("##[error]Process completed with exit code 3."));
-    assert!(out.has_line("always ran") && out.has_line("failure ran"));
+    assert!(out.has_line("always ran") && out.has_line("failure ran failure"));
     assert!(!out.has_line("should not run") && !out.has_line("success ran"));
     assert!(out
         .annotations()
