@@ -184,3 +184,132 @@ pub(crate) fn quoted_list<'a>(items: impl IntoIterator<Item = &'a str>) -> Strin
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::load_workflow;
+
+    /// A project holding a few files.
+    struct Files(&'static [(&'static str, &'static str)]);
+
+    impl Project for Files {
+        fn read_file(&self, path: &str) -> Option<Vec<u8>> {
+            self.0
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, text)| text.as_bytes().to_vec())
+        }
+    }
+
+    /// Checks `yaml` and compares `line:col code` of every check diagnostic with `expected`.
+    fn check_with(yaml: &str, files: &'static [(&'static str, &'static str)], expected: &[&str]) {
+        let (workflow, _) = load_workflow(yaml.as_bytes());
+        let found: Vec<String> = check_workflow(&workflow, &Files(files))
+            .iter()
+            .map(|d| format!("{}:{} {}", d.span.start.line, d.span.start.col, d.code))
+            .collect();
+        assert_eq!(found, expected, "{yaml}");
+    }
+
+    fn check(yaml: &str, expected: &[&str]) {
+        check_with(yaml, &[], expected);
+    }
+
+    const STEPS: &str = "    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n";
+
+    #[test]
+    fn events() {
+        check(
+            "on: pullreq\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n",
+            &["1:5 events"],
+        );
+        check(
+            "on:\n  pull_request:\n    types: [opened, created]\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n",
+            &["3:21 events"],
+        );
+        check(
+            "on:\n  push:\n    branches: [a]\n    branches-ignore: [b]\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n",
+            &["4:5 events"],
+        );
+        check(
+            "on:\n  schedule:\n    - cron: '*/2 * * * *'\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n",
+            &["3:13 events"],
+        );
+        check(
+            "on:\n  push:\n    tags: ['v[9-1]']\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n",
+            &["3:17 glob"],
+        );
+    }
+
+    #[test]
+    fn needs() {
+        let yaml = format!(
+            "on: push\njobs:\n  a:\n    needs: [b]\n{STEPS}  b:\n    needs: [a, c]\n{STEPS}"
+        );
+        check(&yaml, &["3:3 job-needs", "8:3 job-needs"]);
+    }
+
+    #[test]
+    fn expressions() {
+        check(
+            "on: push\njobs:\n  a:\n    runs-on: ${{ env.X }}\n    steps:\n      - run: echo ${{ steps.nope.outputs.x }}\n",
+            &["4:18 expression", "6:23 expression"],
+        );
+        check(
+            "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo \"${{ github.event.issue.title }}\"\n",
+            &["6:24 script-injection"],
+        );
+        check(
+            "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n        if: ${{ true }} && ${{ false }}\n",
+            &["7:13 if-cond"],
+        );
+    }
+
+    #[test]
+    fn jobs() {
+        check(
+            "on: push\npermissions:\n  contents: maybe\njobs:\n  a:\n    runs-on: [ubuntu-latest, windows-latest]\n    steps:\n      - run: echo '::set-output name=a::b'\n",
+            &["3:13 permissions", "6:30 runner-label", "8:14 deprecated-commands"],
+        );
+        check(
+            "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    strategy:\n      matrix:\n        os: [a, b, a]\n        exclude:\n          - os: c\n    steps:\n      - run: echo\n",
+            &["7:20 matrix", "9:17 matrix"],
+        );
+    }
+
+    #[test]
+    fn local_calls() {
+        const FILES: &[(&str, &str)] = &[
+            (
+                "act/action.yml",
+                "name: a\ndescription: d\ninputs:\n  need:\n    required: true\nruns:\n  using: node20\n  main: index.js\n",
+            ),
+            ("act/index.js", ""),
+            (
+                "wf.yml",
+                "on:\n  workflow_call:\n    inputs:\n      n:\n        type: number\n        required: true\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n",
+            ),
+        ];
+        check_with(
+            "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: ./act\n        with:\n          extra: 1\n",
+            FILES,
+            &["6:15 action", "8:11 action"],
+        );
+        check_with(
+            "on: push\njobs:\n  a:\n    uses: ./wf.yml\n    with:\n      n: true\n",
+            FILES,
+            &["6:10 expression"],
+        );
+        check_with(
+            "on: push\njobs:\n  a:\n    uses: ./wf.yml\n",
+            FILES,
+            &["4:11 workflow-call"],
+        );
+        check_with(
+            "on: push\njobs:\n  a:\n    uses: ./missing.yml\n",
+            FILES,
+            &["4:11 workflow-call"],
+        );
+    }
+}

@@ -298,35 +298,3 @@ pub(crate) fn of_value(value: &gantry_expr::Value) -> Ty {
         )),
     }
 }
-
-/// The type of an expression that reads no context (`${{ fromJSON('[1, 2]') }}`), by
-/// evaluating it; `Any` when it reads a context or fails.
-pub(crate) fn of_constant(expr: &gantry_expr::Expr) -> Ty {
-    let mut reads_context = false;
-    expr.walk(&mut |node| {
-        if matches!(
-            node.kind,
-            gantry_expr::ExprKind::NamedValue(_) | gantry_expr::ExprKind::Call { .. }
-        ) && !is_pure(node)
-        {
-            reads_context = true;
-        }
-    });
-    if reads_context {
-        return Ty::Any;
-    }
-    let contexts = gantry_expr::Map::new();
-    match gantry_expr::evaluate(expr, &contexts, &gantry_expr::NoHost) {
-        Ok(value) => of_value(&value),
-        Err(_) => Ty::Any,
-    }
-}
-
-/// Whether a node is a call of a function without side inputs (not a status function or
-/// hashFiles); named values are never pure.
-fn is_pure(node: &gantry_expr::Expr) -> bool {
-    match &node.kind {
-        gantry_expr::ExprKind::Call { name, .. } => !super::contexts::is_special_function(name),
-        _ => false,
-    }
-}
