@@ -2,12 +2,31 @@
 //!
 //! The pipeline, one file per stage: `span` / `error` (positions and the error type), `lexer` and
 //! `token` (text to tokens), `parser` and `ast` (tokens to a tree, with GitHub's depth limit and
-//! named-value checks), `value` / `json` (runtime values, coercions, toJSON), `eval` and
-//! `functions` (evaluation), `template` (strings with embedded `${{ }}`).
+//! named-value checks), `value` / `json` / `coerce` (runtime values, string and number forms,
+//! loose equality), `eval` and `functions` (evaluation), `template` (strings with embedded
+//! `${{ }}`).
+//!
+//! ```
+//! use gantry_expr::{evaluate, parse, Map, NoHost, Value};
+//!
+//! let mut contexts = Map::new();
+//! contexts.insert("github", Value::from_json(&serde_json::json!({"event_name": "push"})));
+//! let expr = parse("github.event_name == 'PUSH' && 'yes' || 'no'").unwrap();
+//! let value = evaluate(&expr, &contexts, &NoHost).unwrap();
+//! assert_eq!(value.to_interpolated_string(), "yes");
+//! ```
+//!
+//! Semantics are GitHub's (actions/runner and actions/languageservices), checked against the
+//! languageservices conformance cases. Where the two differ we follow the cases: numbers print in
+//! JavaScript's shortest form rounded to 15 decimals, error positions count UTF-16 units from the
+//! start of the whole expression. One deliberate addition: each comparison operator counts toward
+//! the nesting limit of 50, so `a == b == c == ...` cannot build a tree deep enough to exhaust the
+//! stack.
 //!
 //! Invariant: no input, however large or malformed, panics or overflows the stack; every error
 //! carries a span into the text it came from. Tests: `tests/` (conformance data from
-//! actions/languageservices and actionlint, unit tests, bad input) and `benches/eval.rs`.
+//! actions/languageservices and actionlint, unit tests, bad input), `benches/eval.rs`, and the
+//! `expr_parse` fuzz target in `fuzz/`.
 
 mod ast;
 mod coerce;
