@@ -13,6 +13,15 @@ use crate::model::{
 };
 
 pub(crate) fn check(cx: &mut Checker<'_>, workflow: &Workflow) {
+    // `snapshot.version` of custom images is a version filter pattern too.
+    for job in workflow.jobs.values() {
+        if let Some(version) = job.snapshot.as_ref().and_then(|s| s.version.as_ref()) {
+            if version.is_literal() {
+                let item = crate::model::Str::new(version.raw.clone(), version.span);
+                check_glob(cx, &item, GlobKind::Other);
+            }
+        }
+    }
     let Some(on) = &workflow.on else { return };
     for event in &on.events {
         let name = &event.name.value;
