@@ -458,3 +458,22 @@ fn actionlint_conformance() {
         "matched {total_percent:.1}% of expected positions, below the floor {MIN_MATCHED_PERCENT}%"
     );
 }
+
+/// Truncated files (cut at every quarter) must not panic the loader or the checks.
+#[test]
+fn truncated_workflows_do_not_panic() {
+    for dir in ["ok", "err", "examples"] {
+        let root = data_dir().join(dir);
+        let project = DirProject(root.clone());
+        for path in yaml_files(&root) {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for quarter in 1..4 {
+                let mut cut = text.len() * quarter / 4;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                lint(text[..cut].as_bytes(), &project);
+            }
+        }
+    }
+}

@@ -153,7 +153,10 @@ fn parse_field(field: &str, spec: &FieldSpec) -> Result<(u64, bool), CronError> 
         let mut v = start;
         while v <= end {
             bits |= 1 << v;
-            v += step;
+            match v.checked_add(step) {
+                Some(next) => v = next,
+                None => break,
+            }
         }
     }
     Ok((bits, star))
@@ -298,6 +301,7 @@ mod tests {
         check("@daily", None);
         check("1,,2 * * * *", None);
         check("* * * * * *", None);
+        check("0/4294967295 * * * *", Some(3600));
     }
 
     #[test]
