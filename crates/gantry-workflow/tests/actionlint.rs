@@ -468,11 +468,9 @@ fn truncated_workflows_do_not_panic() {
         for path in yaml_files(&root) {
             let text = std::fs::read_to_string(&path).unwrap();
             for quarter in 1..4 {
-                let mut cut = text.len() * quarter / 4;
-                while !text.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                lint(text[..cut].as_bytes(), &project);
+                // Byte cuts may split a character: invalid UTF-8 must not panic either.
+                let cut = text.len() * quarter / 4;
+                lint(&text.as_bytes()[..cut], &project);
             }
         }
     }
