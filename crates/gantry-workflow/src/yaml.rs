@@ -413,6 +413,143 @@ pub fn parse_with(text: &str, limits: &Limits, diags: &mut Vec<Diagnostic>) -> O
 }
 
 fn parse_impl(text: &str, limits: &Limits, diags: &mut Vec<Diagnostic>) -> (Option<Node>, bool) {
+    let mut attempt = parse_once(text, limits);
+    if attempt.indentation_error.is_none() {
+        diags.append(&mut attempt.diags);
+        return (attempt.root, attempt.fatal);
+    }
+    // go-yaml (and so GitHub and actionlint) accept a flow collection's closing bracket or a
+    // quoted scalar's continuation line indented less than YAML requires; saphyr-parser does
+    // not. Indent such a line a little more and parse again, then map positions back.
+    let mut fixed = text.to_owned();
+    let mut fixes: Vec<IndentFix> = Vec::new();
+    while let Some((line, in_quoted)) = attempt.indentation_error {
+        // Each repair costs a parse: bound the total work by the input size.
+        if fixes.len() >= MAX_INDENT_FIXES || (fixes.len() + 1) * fixed.len() > MAX_REPARSE_BYTES {
+            break;
+        }
+        let Some(fix) = indent_fix(&fixed, line, in_quoted) else {
+            break;
+        };
+        let spaces = " ".repeat(fix.delta as usize);
+        fixed.insert_str(fix.line_start as usize, &spaces);
+        fixes.push(fix);
+        attempt = parse_once(&fixed, limits);
+    }
+    if attempt.fatal && attempt.indentation_error.is_some() {
+        // Could not repair: report the original error.
+        let mut original = parse_once(text, limits);
+        diags.append(&mut original.diags);
+        return (original.root, original.fatal);
+    }
+    let mut root = attempt.root;
+    if let Some(root) = &mut root {
+        unshift_node(root, &fixes);
+    }
+    for d in &mut attempt.diags {
+        d.span.start = unshift(d.span.start, &fixes);
+        d.span.end = unshift(d.span.end, &fixes);
+    }
+    diags.append(&mut attempt.diags);
+    (root, attempt.fatal)
+}
+
+/// At most this many lines are re-indented when recovering from indentation errors.
+const MAX_INDENT_FIXES: usize = 256;
+/// Recovery re-parses the file once per repaired line; the bytes parsed that way are bounded.
+const MAX_REPARSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// `delta` spaces inserted at byte `line_start`, the start of 1-based `line`.
+struct IndentFix {
+    line: u32,
+    line_start: u32,
+    delta: u32,
+}
+
+/// The repair for an indentation error reported at `line`: for a flow collection, that line is
+/// indented one column deeper than the previous non-blank line; for a quoted scalar starting at
+/// `line`, its first under-indented continuation line is indented one column deeper than `line`.
+fn indent_fix(text: &str, line: u32, in_quoted: bool) -> Option<IndentFix> {
+    let mut starts = vec![0usize];
+    starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+    let line_at = |i: usize| -> &str {
+        starts
+            .get(i)
+            .and_then(|&s| text.get(s..))
+            .and_then(|t| t.lines().next())
+            .unwrap_or("")
+    };
+    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let err_idx = (line as usize).checked_sub(1)?;
+    let (idx, wanted) = if in_quoted {
+        // The column of the key on the scalar's line (past any `- ` sequence indicators).
+        let start_line = line_at(err_idx);
+        let mut rest = start_line.trim_start_matches(' ');
+        while let Some(r) = rest.strip_prefix("- ") {
+            rest = r.trim_start_matches(' ');
+        }
+        let base = start_line.len() - rest.len();
+        let idx = (err_idx + 1..starts.len()).find(|&i| {
+            let l = line_at(i);
+            !l.trim().is_empty() && indent(l) <= base
+        })?;
+        (idx, base + 1)
+    } else {
+        let previous = (0..err_idx).rev().find_map(|i| {
+            let l = line_at(i);
+            (!l.trim().is_empty()).then(|| indent(l))
+        })?;
+        (err_idx, previous + 1)
+    };
+    let old = indent(line_at(idx));
+    let line_start = *starts.get(idx)?;
+    (wanted > old).then(|| IndentFix {
+        line: to_u32(idx + 1),
+        line_start: to_u32(line_start),
+        delta: to_u32(wanted - old),
+    })
+}
+
+fn unshift(mut pos: Pos, fixes: &[IndentFix]) -> Pos {
+    for fix in fixes.iter().rev() {
+        if pos.line == fix.line {
+            pos.col = pos.col.saturating_sub(fix.delta).max(1);
+        }
+        if pos.offset >= fix.line_start + fix.delta {
+            pos.offset -= fix.delta;
+        } else if pos.offset > fix.line_start {
+            pos.offset = fix.line_start;
+        }
+    }
+    pos
+}
+
+fn unshift_node(node: &mut Node, fixes: &[IndentFix]) {
+    node.span.start = unshift(node.span.start, fixes);
+    node.span.end = unshift(node.span.end, fixes);
+    match &mut node.kind {
+        NodeKind::Scalar { .. } => {}
+        // Depth is bounded by the parser's depth limit.
+        NodeKind::Seq(items) => items.iter_mut().for_each(|n| unshift_node(n, fixes)),
+        NodeKind::Map(entries) => {
+            for (k, v) in entries {
+                unshift_node(k, fixes);
+                unshift_node(v, fixes);
+            }
+        }
+    }
+}
+
+struct Attempt {
+    root: Option<Node>,
+    fatal: bool,
+    diags: Vec<Diagnostic>,
+    /// Line of an "invalid indentation" syntax error, the kind go-yaml tolerates.
+    indentation_error: Option<(u32, bool)>,
+}
+
+fn parse_once(text: &str, limits: &Limits) -> Attempt {
+    let mut diags = Vec::new();
     let index = LineIndex::new(text);
     let mut builder = Builder {
         index: &index,
@@ -424,13 +561,18 @@ fn parse_impl(text: &str, limits: &Limits, diags: &mut Vec<Diagnostic>) -> (Opti
         documents: 0,
         anchor_defs: HashMap::new(),
         fatal: false,
-        diags,
+        diags: &mut diags,
     };
+    let mut indentation_error = None;
     let mut parser = Parser::new_from_str(text);
     loop {
         match parser.next_event() {
             None => break,
             Some(Err(err)) => {
+                if err.info().starts_with("invalid indentation") {
+                    let in_quoted = err.info().contains("quoted scalar");
+                    indentation_error = Some((to_u32(err.marker().line()), in_quoted));
+                }
                 builder.scan_error(&err);
                 break;
             }
@@ -450,7 +592,13 @@ fn parse_impl(text: &str, limits: &Limits, diags: &mut Vec<Diagnostic>) -> (Opti
     if !builder.fatal {
         builder.report_unused_anchors();
     }
-    (builder.root, builder.fatal)
+    let (root, fatal) = (builder.root, builder.fatal);
+    Attempt {
+        root,
+        fatal,
+        diags,
+        indentation_error,
+    }
 }
 
 struct AnchorDef {

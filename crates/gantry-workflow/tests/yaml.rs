@@ -396,3 +396,36 @@ fn empty_values_sit_after_the_colon() {
     let value = &node.as_map().expect("map")[0].1;
     assert_eq!((value.span.start.line, value.span.start.col), (1, 3));
 }
+
+/// go-yaml (so GitHub and actionlint) accepts these under-indented lines; real workflows rely
+/// on it (apache/airflow, onevcat/Kingfisher).
+#[test]
+fn under_indented_flow_and_quoted_lines_are_accepted() {
+    let (node, diags) = parse("a:\n  b: [\n    x,\n    y\n  ]\n  c: 1\n");
+    assert!(diags.is_empty(), "{diags:?}");
+    let node = node.expect("root");
+    let inner = node.as_map().expect("map")[0]
+        .1
+        .as_map()
+        .expect("inner map");
+    assert_eq!(inner[0].1.as_seq().map(|s| s.len()), Some(2));
+    let c = &inner[1].0;
+    assert_eq!(
+        (c.span.start.line, c.span.start.col, c.span.start.offset),
+        (6, 3, 29)
+    );
+
+    let text = "s:\n  - run: \"echo $(x\n 'y')\"\n    id: z\n  - k: \"a\\\n${{ b }}\"\n";
+    let (node, diags) = parse(text);
+    assert!(diags.is_empty(), "{diags:?}");
+    let node = node.expect("root");
+    let items = node.as_map().expect("map")[0].1.as_seq().expect("seq");
+    let first = items[0].as_map().expect("step");
+    assert_eq!(first[0].1.as_scalar(), Some("echo $(x 'y')"));
+    assert_eq!(
+        (first[1].0.span.start.line, first[1].0.span.start.col),
+        (4, 5)
+    );
+    let second = items[1].as_map().expect("step");
+    assert_eq!(second[0].1.as_scalar(), Some("a${{ b }}"));
+}
