@@ -414,29 +414,34 @@ pub fn parse_with(text: &str, limits: &Limits, diags: &mut Vec<Diagnostic>) -> O
 
 fn parse_impl(text: &str, limits: &Limits, diags: &mut Vec<Diagnostic>) -> (Option<Node>, bool) {
     let mut attempt = parse_once(text, limits);
-    if attempt.indentation_error.is_none() {
+    if attempt.recoverable.is_none() {
         diags.append(&mut attempt.diags);
         return (attempt.root, attempt.fatal);
     }
     // go-yaml (and so GitHub and actionlint) accept a flow collection's closing bracket or a
-    // quoted scalar's continuation line indented less than YAML requires; saphyr-parser does
-    // not. Indent such a line a little more and parse again, then map positions back.
+    // quoted scalar's continuation line indented less than YAML requires, and a comment that
+    // touches the token before it; saphyr-parser does not. Insert the missing spaces, parse
+    // again, then map positions back to the original text.
     let mut fixed = text.to_owned();
-    let mut fixes: Vec<IndentFix> = Vec::new();
-    while let Some((line, in_quoted)) = attempt.indentation_error {
+    let mut fixes: Vec<Fix> = Vec::new();
+    while let Some(problem) = attempt.recoverable {
         // Each repair costs a parse: bound the total work by the input size.
         if fixes.len() >= MAX_INDENT_FIXES || (fixes.len() + 1) * fixed.len() > MAX_REPARSE_BYTES {
             break;
         }
-        let Some(fix) = indent_fix(&fixed, line, in_quoted) else {
+        let fix = match problem {
+            Recoverable::Indentation { line, in_quoted } => indent_fix(&fixed, line, in_quoted),
+            Recoverable::TouchingComment { line, col0 } => comment_fix(&fixed, line, col0),
+        };
+        let Some(fix) = fix else {
             break;
         };
         let spaces = " ".repeat(fix.delta as usize);
-        fixed.insert_str(fix.line_start as usize, &spaces);
+        fixed.insert_str(fix.at as usize, &spaces);
         fixes.push(fix);
         attempt = parse_once(&fixed, limits);
     }
-    if attempt.fatal && attempt.indentation_error.is_some() {
+    if attempt.fatal && attempt.recoverable.is_some() {
         // Could not repair: report the original error.
         let mut original = parse_once(text, limits);
         diags.append(&mut original.diags);
@@ -459,17 +464,42 @@ const MAX_INDENT_FIXES: usize = 256;
 /// Recovery re-parses the file once per repaired line; the bytes parsed that way are bounded.
 const MAX_REPARSE_BYTES: usize = 16 * 1024 * 1024;
 
-/// `delta` spaces inserted at byte `line_start`, the start of 1-based `line`.
-struct IndentFix {
+/// `delta` spaces inserted at byte `at`, which is 1-based column `col` of 1-based `line`.
+struct Fix {
     line: u32,
-    line_start: u32,
+    at: u32,
+    col: u32,
     delta: u32,
+}
+
+/// Syntax errors that go-yaml does not make and that a few spaces repair.
+#[derive(Clone, Copy)]
+enum Recoverable {
+    Indentation { line: u32, in_quoted: bool },
+    TouchingComment { line: u32, col0: u32 },
+}
+
+/// A space before the `#` of a comment that touches the previous token (`[a]#note`).
+fn comment_fix(text: &str, line: u32, col0: u32) -> Option<Fix> {
+    let index = LineIndex::new(text);
+    let pos = index.pos(line as usize, col0 as usize);
+    let rest = text.get(pos.offset as usize..)?;
+    let line_rest = rest.split('\n').next().unwrap_or("");
+    let hash = line_rest.find('#')?;
+    let at = pos.offset as usize + hash;
+    let col = pos.col + to_u32(line_rest[..hash].chars().count());
+    Some(Fix {
+        line,
+        at: to_u32(at),
+        col,
+        delta: 1,
+    })
 }
 
 /// The repair for an indentation error reported at `line`: for a flow collection, that line is
 /// indented one column deeper than the previous non-blank line; for a quoted scalar starting at
 /// `line`, its first under-indented continuation line is indented one column deeper than `line`.
-fn indent_fix(text: &str, line: u32, in_quoted: bool) -> Option<IndentFix> {
+fn indent_fix(text: &str, line: u32, in_quoted: bool) -> Option<Fix> {
     let mut starts = vec![0usize];
     starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
     let line_at = |i: usize| -> &str {
@@ -503,28 +533,33 @@ fn indent_fix(text: &str, line: u32, in_quoted: bool) -> Option<IndentFix> {
     };
     let old = indent(line_at(idx));
     let line_start = *starts.get(idx)?;
-    (wanted > old).then(|| IndentFix {
+    (wanted > old).then(|| Fix {
         line: to_u32(idx + 1),
-        line_start: to_u32(line_start),
+        at: to_u32(line_start),
+        col: 1,
         delta: to_u32(wanted - old),
     })
 }
 
-fn unshift(mut pos: Pos, fixes: &[IndentFix]) -> Pos {
+fn unshift(mut pos: Pos, fixes: &[Fix]) -> Pos {
     for fix in fixes.iter().rev() {
         if pos.line == fix.line {
-            pos.col = pos.col.saturating_sub(fix.delta).max(1);
+            if pos.col >= fix.col + fix.delta {
+                pos.col -= fix.delta;
+            } else if pos.col > fix.col {
+                pos.col = fix.col;
+            }
         }
-        if pos.offset >= fix.line_start + fix.delta {
+        if pos.offset >= fix.at + fix.delta {
             pos.offset -= fix.delta;
-        } else if pos.offset > fix.line_start {
-            pos.offset = fix.line_start;
+        } else if pos.offset > fix.at {
+            pos.offset = fix.at;
         }
     }
     pos
 }
 
-fn unshift_node(node: &mut Node, fixes: &[IndentFix]) {
+fn unshift_node(node: &mut Node, fixes: &[Fix]) {
     node.span.start = unshift(node.span.start, fixes);
     node.span.end = unshift(node.span.end, fixes);
     match &mut node.kind {
@@ -544,8 +579,8 @@ struct Attempt {
     root: Option<Node>,
     fatal: bool,
     diags: Vec<Diagnostic>,
-    /// Line of an "invalid indentation" syntax error, the kind go-yaml tolerates.
-    indentation_error: Option<(u32, bool)>,
+    /// A syntax error of a kind go-yaml tolerates.
+    recoverable: Option<Recoverable>,
 }
 
 fn parse_once(text: &str, limits: &Limits) -> Attempt {
@@ -563,15 +598,19 @@ fn parse_once(text: &str, limits: &Limits) -> Attempt {
         fatal: false,
         diags: &mut diags,
     };
-    let mut indentation_error = None;
+    let mut recoverable = None;
     let mut parser = Parser::new_from_str(text);
     loop {
         match parser.next_event() {
             None => break,
             Some(Err(err)) => {
+                let line = to_u32(err.marker().line());
                 if err.info().starts_with("invalid indentation") {
                     let in_quoted = err.info().contains("quoted scalar");
-                    indentation_error = Some((to_u32(err.marker().line()), in_quoted));
+                    recoverable = Some(Recoverable::Indentation { line, in_quoted });
+                } else if err.info().starts_with("comments must be separated") {
+                    let col0 = to_u32(err.marker().col());
+                    recoverable = Some(Recoverable::TouchingComment { line, col0 });
                 }
                 builder.scan_error(&err);
                 break;
@@ -597,7 +636,7 @@ fn parse_once(text: &str, limits: &Limits) -> Attempt {
         root,
         fatal,
         diags,
-        indentation_error,
+        recoverable,
     }
 }
 

@@ -429,3 +429,13 @@ fn under_indented_flow_and_quoted_lines_are_accepted() {
     let second = items[1].as_map().expect("step");
     assert_eq!(second[0].1.as_scalar(), Some("a${{ b }}"));
 }
+
+#[test]
+fn comments_touching_a_flow_collection_are_accepted() {
+    let (node, diags) = parse("a:\n  - [one]#, two ]\n  - b\n");
+    assert!(diags.is_empty(), "{diags:?}");
+    let node = node.expect("root");
+    let items = node.as_map().expect("map")[0].1.as_seq().expect("seq");
+    assert_eq!(items.len(), 2);
+    assert_eq!((items[1].span.start.line, items[1].span.start.col), (3, 5));
+}
