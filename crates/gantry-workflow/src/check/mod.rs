@@ -45,6 +45,12 @@ impl Project for NoProject {
 
 /// Runs every semantic rule over `workflow` and returns what they found, sorted by position.
 pub fn check_workflow(workflow: &Workflow, project: &dyn Project) -> Vec<Diagnostic> {
+    // Local actions and reusable workflows are looked up from several rules: read each once.
+    let cached = CachedProject {
+        inner: project,
+        files: Default::default(),
+    };
+    let project: &dyn Project = &cached;
     let mut cx = Checker {
         source: &workflow.source,
         diagnostics: Vec::new(),
@@ -59,6 +65,25 @@ pub fn check_workflow(workflow: &Workflow, project: &dyn Project) -> Vec<Diagnos
         a.span.start == b.span.start && a.code == b.code && a.message == b.message
     });
     diagnostics
+}
+
+/// Remembers what [`Project::read_file`] returned, for the duration of one check.
+struct CachedProject<'p> {
+    inner: &'p dyn Project,
+    files: std::cell::RefCell<std::collections::HashMap<String, Option<Vec<u8>>>>,
+}
+
+impl Project for CachedProject<'_> {
+    fn read_file(&self, path: &str) -> Option<Vec<u8>> {
+        if let Some(known) = self.files.borrow().get(path) {
+            return known.clone();
+        }
+        let bytes = self.inner.read_file(path);
+        self.files
+            .borrow_mut()
+            .insert(path.to_string(), bytes.clone());
+        bytes
+    }
 }
 
 /// Shared state of the rules: the file text and the diagnostics found so far.
@@ -275,6 +300,10 @@ mod tests {
         check(
             "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    strategy:\n      matrix:\n        os: [a, b, a]\n        exclude:\n          - os: c\n    steps:\n      - run: echo\n",
             &["7:20 matrix", "9:17 matrix"],
+        );
+        check(
+            "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    strategy:\n      matrix:\n        os: []\n    steps:\n      - run: echo\n",
+            &["7:13 matrix"],
         );
     }
 

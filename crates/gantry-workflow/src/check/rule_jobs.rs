@@ -241,6 +241,13 @@ fn check_matrix(cx: &mut Checker<'_>, matrix: &Matrix) {
     let mut dynamic = false;
     for (name, axis) in &matrix.axes {
         match &axis.values {
+            ExprOr::Value(values) if values.is_empty() => {
+                cx.error(
+                    "matrix",
+                    axis.span.start,
+                    format!("matrix axis {name:?} has no values, so the job would never run"),
+                );
+            }
             ExprOr::Value(values) => {
                 for (i, value) in values.iter().enumerate() {
                     if let Some(first) = values[..i].iter().find(|v| values_match(v, value, false))
