@@ -321,35 +321,56 @@ fn run_projects(skipped: &BTreeMap<String, String>) -> Suite {
 fn run_realworld(skipped: &BTreeMap<String, String>) -> Suite {
     let file = std::fs::File::open(data_dir().join("realworld/dataset.zip")).unwrap();
     let mut archive = zip::ZipArchive::new(file).unwrap();
-    let mut suite = Suite::default();
+    let mut workflows: Vec<(String, Vec<u8>)> = Vec::new();
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).unwrap();
-        if !entry.is_file() {
-            continue;
-        }
         let name = entry
             .name()
             .rsplit('/')
             .next()
             .unwrap_or_default()
             .to_string();
-        if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+        if !entry.is_file() || !(name.ends_with(".yaml") || name.ends_with(".yml")) {
             continue;
         }
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes).unwrap();
-        let case = format!("realworld/{name}");
-        let diagnostics = lint(&bytes, &Empty);
-        let errors: Vec<String> = diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| {
-                format!(
-                    "{}:{}: {} [{}]",
-                    d.span.start.line, d.span.start.col, d.message, d.code
-                )
+        workflows.push((name, bytes));
+    }
+    // Lint on every core: the corpus is the slow part of the suite in debug builds.
+    let n_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = workflows.len().div_ceil(n_threads).max(1);
+    let results: Vec<(String, Vec<String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = workflows
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(name, bytes)| {
+                            let errors = lint(bytes, &Empty)
+                                .iter()
+                                .filter(|d| d.is_error())
+                                .map(|d| {
+                                    format!(
+                                        "{}:{}: {} [{}]",
+                                        d.span.start.line, d.span.start.col, d.message, d.code
+                                    )
+                                })
+                                .collect();
+                            (name.clone(), errors)
+                        })
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let mut suite = Suite::default();
+    for (name, errors) in results {
+        let case = format!("realworld/{name}");
         suite.files += 1;
         if !errors.is_empty() {
             suite.files_with_diagnostics += 1;
