@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use gantry_workflow::check::{check_workflow, NoProject};
 use gantry_workflow::load::load_workflow_with;
 use gantry_workflow::model::{Condition, ConditionKind, Job};
 use gantry_workflow::yaml::Limits;
@@ -202,6 +203,9 @@ fn compare_job(job: &Job, expected: &Json) -> Result<(), String> {
 
 struct Outcome {
     result: Result<(), String>,
+    /// With semantic checks added: does the case still meet its expectation (an error for
+    /// error cases, none for jobs cases)? Informational only.
+    with_checks_ok: bool,
     expected_positions: usize,
     matched_positions: usize,
 }
@@ -232,8 +236,11 @@ fn run_case(path: &Path) -> Outcome {
     }
     let (workflow, diags) = load_workflow_with(workflow_text.as_bytes(), &limits);
     let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
+    let checked = check_workflow(&workflow, &NoProject);
+    let any_error = !errors.is_empty() || checked.iter().any(|d| d.is_error());
     let mut outcome = Outcome {
         result: Ok(()),
+        with_checks_ok: any_error == expected["errors"].is_array(),
         expected_positions: 0,
         matched_positions: 0,
     };
@@ -310,6 +317,7 @@ fn languageservices_reader_cases() {
     let mut failures: BTreeMap<String, String> = BTreeMap::new();
     let (mut expected_positions, mut matched_positions) = (0, 0);
     let (mut error_cases, mut jobs_cases, mut passed) = (0, 0, 0);
+    let mut with_checks_ok = 0;
     for path in &paths {
         let name = path
             .file_name()
@@ -318,6 +326,7 @@ fn languageservices_reader_cases() {
             .to_owned();
         let outcome = run_case(path);
         expected_positions += outcome.expected_positions;
+        with_checks_ok += usize::from(outcome.with_checks_ok);
         matched_positions += outcome.matched_positions;
         if outcome.expected_positions > 0 || name.starts_with("error") {
             error_cases += 1;
@@ -333,7 +342,9 @@ fn languageservices_reader_cases() {
     }
     println!(
         "languageservices reader: {passed}/{} passed ({error_cases} error cases, {jobs_cases} jobs cases); \
-         expected error positions matched: {matched_positions}/{expected_positions}",
+         expected error positions matched: {matched_positions}/{expected_positions}; \
+         with semantic checks, cases meeting their error/no-error expectation: {with_checks_ok}/{}",
+        paths.len(),
         paths.len()
     );
     if std::env::var_os("GANTRY_BLESS").is_some() {
