@@ -5,7 +5,9 @@
 //! step's effects are applied only after it finished. Every log line and annotation is masked.
 //! After cancellation the running step is stopped, later steps run only when their condition is
 //! true (`always()`, `cancelled()`), each bounded by `cancel_timeout`; post steps then run in
-//! reverse order. Tests: `tests/host.rs` (end to end, real processes), `benches/steps.rs`.
+//! reverse order. Every process carries the job's `RUNNER_TRACKING_ID`; whatever is still running
+//! with it when the job ends is killed, as the runner does with orphans.
+//! Tests: `tests/host.rs` (end to end, real processes), `benches/steps.rs`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +27,7 @@ use crate::eval::{eval_bool, eval_condition, eval_minutes, eval_string, Scope, S
 use crate::files::FileCommands;
 use crate::mask::Masker;
 use crate::output::{Emitter, OutputSink};
-use crate::process::{run_process, signal_group, ProcessEnd, ProcessSpec, RunLimits};
+use crate::process::{run_process, ProcessEnd, ProcessSpec, RunLimits};
 use crate::shell::Shell;
 use crate::workspace::{copy_repository, create_dirs, sanitize, JobDirs};
 
@@ -232,7 +234,8 @@ pub(crate) struct Job {
     pub posts: Vec<PostStep>,
     /// What `pre` steps saved, by step id, for their `main` and `post`.
     pub pre_state: HashMap<String, Vec<(String, String)>>,
-    pub pgids: Vec<i32>,
+    /// `RUNNER_TRACKING_ID` of this job's processes: what is still running at job end is killed.
+    pub tracking_id: String,
     pub counter: usize,
     pub base_path: String,
 }
@@ -474,7 +477,15 @@ impl Job {
             defaults_working_directory: spec.defaults_run.working_directory.clone(),
             posts: Vec::new(),
             pre_state: HashMap::new(),
-            pgids: Vec::new(),
+            tracking_id: format!(
+                "gantry_{}_{}_{}",
+                sanitize(&spec.run_id),
+                sanitize(&spec.job_key),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0)
+            ),
             counter: 0,
             base_path,
         })
@@ -621,8 +632,12 @@ impl Job {
     }
 
     fn clean_up(&mut self) {
-        for pgid in self.pgids.drain(..) {
-            signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+        let killed = crate::process::kill_tracked(&self.tracking_id);
+        if killed > 0 {
+            self.log(
+                None,
+                &format!("Terminated {killed} orphan process(es) left by the job's steps"),
+            );
         }
         if !self.options.keep_job_dirs {
             let _ = std::fs::remove_dir_all(&self.dirs.root);
@@ -884,6 +899,7 @@ impl Job {
         for (k, v) in extra {
             env.insert(k.clone(), v.clone());
         }
+        env.insert("RUNNER_TRACKING_ID".into(), self.tracking_id.clone());
         if !self.prepend_path.is_empty() {
             let current = env
                 .get("PATH")
@@ -1151,35 +1167,32 @@ impl Job {
                 }
                 outcome = Conclusion::Failure;
             }
-            Ok((end, pgid)) => {
-                self.pgids.push(pgid);
-                match end {
-                    ProcessEnd::Exited(0) => {}
-                    ProcessEnd::Exited(code) => {
-                        self.error(index, &format!("Process completed with exit code {code}."));
-                        outcome = Conclusion::Failure;
-                    }
-                    ProcessEnd::TimedOut => {
-                        let minutes = process.timeout_minutes.unwrap_or_else(|| {
-                            process.timeout.map_or(0.0, |t| t.as_secs_f64() / 60.0)
-                        });
-                        self.error(
-                            index,
-                            &format!(
-                                "The action '{}' has timed out after {} minutes.",
-                                process.display_name,
-                                format_minutes(minutes)
-                            ),
-                        );
-                        outcome = Conclusion::Failure;
-                    }
-                    ProcessEnd::Cancelled => {
-                        self.error(index, "The operation was canceled.");
-                        self.cancelled = true;
-                        outcome = Conclusion::Cancelled;
-                    }
+            Ok((end, _pgid)) => match end {
+                ProcessEnd::Exited(0) => {}
+                ProcessEnd::Exited(code) => {
+                    self.error(index, &format!("Process completed with exit code {code}."));
+                    outcome = Conclusion::Failure;
                 }
-            }
+                ProcessEnd::TimedOut => {
+                    let minutes = process
+                        .timeout_minutes
+                        .unwrap_or_else(|| process.timeout.map_or(0.0, |t| t.as_secs_f64() / 60.0));
+                    self.error(
+                        index,
+                        &format!(
+                            "The action '{}' has timed out after {} minutes.",
+                            process.display_name,
+                            format_minutes(minutes)
+                        ),
+                    );
+                    outcome = Conclusion::Failure;
+                }
+                ProcessEnd::Cancelled => {
+                    self.error(index, "The operation was canceled.");
+                    self.cancelled = true;
+                    outcome = Conclusion::Cancelled;
+                }
+            },
         }
         if effects.failed && outcome == Conclusion::Success {
             outcome = Conclusion::Failure;

@@ -225,7 +225,7 @@ pub async fn run_process(
             break;
         }
         let deadline = [
-            timeout_at.filter(|_| stop_reason.is_none()),
+            timeout_at.filter(|_| stop_reason.is_none() && exit_code.is_none()),
             next_signal.map(|(_, at)| at),
             drain_until,
         ]
@@ -261,13 +261,13 @@ pub async fn run_process(
                 }
                 drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
             }
-            _ = cancel.cancelled(), if stop_reason.is_none() => {
+            _ = cancel.cancelled(), if stop_reason.is_none() && exit_code.is_none() => {
                 stop_reason = Some(ProcessEnd::Cancelled);
                 next_signal = begin_stop(pgid, limits.kill_grace);
             }
             _ = sleep_until(deadline), if deadline.is_some() => {
                 let now = Instant::now();
-                if stop_reason.is_none() && timeout_at.is_some_and(|t| t <= now) {
+                if stop_reason.is_none() && exit_code.is_none() && timeout_at.is_some_and(|t| t <= now) {
                     stop_reason = Some(ProcessEnd::TimedOut);
                     next_signal = begin_stop(pgid, limits.kill_grace);
                 }
@@ -307,6 +307,41 @@ async fn sleep_until(deadline: Option<Instant>) {
 fn begin_stop(pgid: i32, grace: Duration) -> Option<(Signal, Instant)> {
     signal_group(pgid, Signal::SIGINT);
     Some((Signal::SIGTERM, Instant::now() + grace / 2))
+}
+
+/// Kills every process of this user whose environment carries `RUNNER_TRACKING_ID=<id>` (what
+/// the steps of a job started and left running), as the runner's orphan cleanup does. Returns how
+/// many were signalled. Processes that cleared their environment escape, as on GitHub.
+pub fn kill_tracked(id: &str) -> usize {
+    let needle = format!("RUNNER_TRACKING_ID={id}");
+    let own = std::process::id() as i32;
+    let mut killed = 0;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == own {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if environ
+            .split(|b| *b == 0)
+            .any(|var| var == needle.as_bytes())
+        {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            killed += 1;
+        }
+    }
+    killed
 }
 
 /// Sends `signal` to the process group (ignoring a group that is already gone).

@@ -583,6 +583,27 @@ async fn timeout_kills_the_process_group() {
 }
 
 #[tokio::test]
+async fn processes_left_running_are_killed_at_job_end() {
+    let h = Harness::new();
+    let pidfile = h.path("orphan.pid");
+    let out = h
+        .run(spec(vec![step(&format!(
+            "nohup sleep 60 > /dev/null 2>&1 &\necho $! > {}",
+            pidfile.display()
+        ))]))
+        .await;
+    assert_eq!(out.result.conclusion, S);
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!pid_alive(pid), "orphan {pid} survived the job");
+    assert!(out.has_line("Terminated 1 orphan process(es) left by the job's steps"));
+}
+
+#[tokio::test]
 async fn cancellation_stops_the_step_and_runs_always_steps() {
     let h = Harness::new();
     let pidfile = h.path("c.pid");
