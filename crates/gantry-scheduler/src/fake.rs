@@ -90,6 +90,8 @@ impl Executor for FakeExecutor {
                 line: format!("fake job {}", spec.job_key),
             });
             let cancelled = match behaviour.duration {
+                // A zero sleep would still wait for the next timer tick (1 ms).
+                Some(duration) if duration.is_zero() => cancel.is_cancelled(),
                 Some(duration) => tokio::select! {
                     _ = tokio::time::sleep(duration) => false,
                     _ = cancel.cancelled() => true,
