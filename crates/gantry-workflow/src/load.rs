@@ -891,7 +891,17 @@ impl Loader<'_> {
         for e in &entries {
             let v = e.val;
             match e.key {
-                "name" => w.name = self.tstr(v, true),
+                "name" => {
+                    // GitHub does not evaluate the workflow name (`run-name` is for that).
+                    if v.as_scalar().is_some_and(|t| t.contains("${{")) {
+                        self.diags.push(Diagnostic::error(
+                            "expression",
+                            v.span,
+                            "a template expression is not allowed in this context; use \"run-name\" for a name computed per run",
+                        ));
+                    }
+                    w.name = self.tstr(v, true);
+                }
                 "description" => w.description = self.tstr(v, true),
                 "run-name" => w.run_name = self.tstr(v, false),
                 "on" => {

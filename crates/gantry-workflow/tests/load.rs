@@ -337,6 +337,10 @@ fn event_errors() {
         &wf("\n  ${{ x }}:\n"),
         &["2:3 expression: a template expression is not allowed in this context"],
     );
+    check(
+        "name: CI ${{ github.ref }}\non: push\njobs:\n  a:\n    uses: o/r/w.yml@v1\n",
+        &["1:7 expression: a template expression is not allowed in this context"],
+    );
 }
 
 #[test]
