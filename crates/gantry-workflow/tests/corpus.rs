@@ -116,3 +116,45 @@ fn actionlint_action_metadata_loads_without_errors() {
     assert!(n >= 5, "found {n} action files");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Every prefix of a valid file is some kind of broken file: loading must not panic on any of
+/// them (cut at byte positions, so some cuts split UTF-8 sequences too).
+#[test]
+fn truncated_and_mangled_workflows_never_panic() {
+    let paths = files(&data("actionlint/ok"), &["yaml", "yml"]);
+    let mut n = 0;
+    for path in &paths {
+        let bytes = std::fs::read(path).expect("readable");
+        let step = (bytes.len() / 12).max(1);
+        for cut in (0..bytes.len()).step_by(step) {
+            let _ = load_workflow(&bytes[..cut]);
+            let _ = load_action(&bytes[..cut]);
+            // The same cut with the rest of the file re-indented by one space and tabs added.
+            let mut mangled = bytes[..cut].to_vec();
+            mangled.extend_from_slice(b"\n \t");
+            mangled.extend(bytes[cut..].iter().flat_map(|&b| {
+                if b == b'\n' {
+                    vec![b'\n', b' ']
+                } else {
+                    vec![b]
+                }
+            }));
+            let _ = load_workflow(&mangled);
+            n += 1;
+        }
+    }
+    assert!(n > 500, "only {n} inputs");
+}
+
+#[test]
+fn the_model_serializes_to_json() {
+    let bytes = std::fs::read(data("actionlint/ok/workflow_call_job.yaml")).expect("readable");
+    let (workflow, _) = load_workflow(&bytes);
+    let json = serde_json::to_value(&workflow).expect("serializes");
+    assert!(
+        json["jobs"]
+            .as_object()
+            .is_some_and(|jobs| !jobs.is_empty()),
+        "{json}"
+    );
+}
