@@ -4,9 +4,15 @@
 //! `load` (tree -> typed `model` plus structural diagnostics), `srcmap` (offsets inside scalars ->
 //! file positions), `check` (semantic rules over the model).
 //!
+//! Entry points: [`load_workflow`] / [`load_action`] (and [`load::load_workflow_with`] for
+//! custom [`yaml::Limits`]) return `(model, Vec<Diagnostic>)`. Every string that may hold
+//! `${{ }}` is a [`model::TStr`] with its parsed template; `if:` values are
+//! [`model::Condition`]s; [`model::TStr::pos_at`] maps an expression span back to the file.
+//!
 //! Architecture invariant: loading never fails and never panics; it returns the model and a
 //! list of [`Diagnostic`]s with positions. Whatever IO is needed (local `uses:` paths) goes
-//! through a trait the caller implements.
+//! through a trait the caller implements. Tests: `tests/` (YAML layer, loader diagnostics,
+//! languageservices and actionlint conformance, corpora).
 
 pub mod check;
 pub mod diagnostic;
