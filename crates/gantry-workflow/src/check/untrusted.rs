@@ -44,17 +44,32 @@ pub enum Segment<'a> {
     Element,
 }
 
+/// [`UNTRUSTED_INPUTS`] split at dots, built once.
+static SPLIT_INPUTS: std::sync::LazyLock<Vec<(&'static str, Vec<&'static str>)>> =
+    std::sync::LazyLock::new(|| {
+        UNTRUSTED_INPUTS
+            .iter()
+            .map(|p| (*p, p.split('.').collect()))
+            .collect()
+    });
+
 /// The untrusted input `path` reads, if any.
 pub fn untrusted_input(path: &[Segment<'_>]) -> Option<&'static str> {
-    UNTRUSTED_INPUTS.iter().copied().find(|pattern| {
-        let parts = pattern.split('.');
-        parts.clone().count() == path.len()
-            && parts.zip(path).all(|(part, seg)| match seg {
-                Segment::Name(name) => part != "*" && part.eq_ignore_ascii_case(name),
-                // An object filter over an object picks every property.
-                Segment::Element => true,
-            })
-    })
+    // Every untrusted input lives in `github`.
+    if !matches!(path.first(), Some(Segment::Name(root)) if root.eq_ignore_ascii_case("github")) {
+        return None;
+    }
+    SPLIT_INPUTS
+        .iter()
+        .find(|(_, parts)| {
+            parts.len() == path.len()
+                && parts.iter().zip(path).all(|(part, seg)| match seg {
+                    Segment::Name(name) => *part != "*" && part.eq_ignore_ascii_case(name),
+                    // An object filter over an object picks every property.
+                    Segment::Element => true,
+                })
+        })
+        .map(|(pattern, _)| *pattern)
 }
 
 /// Functions whose result is safe to interpolate whatever their arguments.
