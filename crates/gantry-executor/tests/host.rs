@@ -898,6 +898,44 @@ async fn builtin_checkout_cache_artifacts_and_setup() {
 }
 
 #[tokio::test]
+async fn without_a_sha_the_working_tree_is_used() {
+    let h = Harness::new();
+    let repo = h.path("repo");
+    git_repo(
+        &repo,
+        &[
+            ("kept.txt", "committed"),
+            ("gone.txt", "x"),
+            (".gitignore", "ignored.txt\n"),
+        ],
+    );
+    std::fs::write(repo.join("kept.txt"), "edited\n").unwrap();
+    std::fs::write(repo.join("new.txt"), "untracked\n").unwrap();
+    std::fs::write(repo.join("ignored.txt"), "ignored").unwrap();
+    std::fs::remove_file(repo.join("gone.txt")).unwrap();
+    let mut s = spec(vec![
+        step("cat kept.txt new.txt; test ! -e gone.txt && test ! -e ignored.txt && echo tree-ok"),
+        uses("actions/checkout@v4", &[]),
+        step("cat kept.txt; test ! -e gone.txt && echo still-ok"),
+    ]);
+    s.workspace.source_path = repo.display().to_string();
+    s.workspace.sha = None;
+    let out = h.run(s).await;
+    assert_eq!(out.result.conclusion, S, "{}", out.all_text());
+    assert!(
+        out.has_line("edited") && out.has_line("untracked"),
+        "{:?}",
+        out.logs()
+    );
+    assert!(out.has_line("tree-ok") && out.has_line("still-ok"));
+    assert_eq!(
+        std::fs::read_to_string(repo.join("kept.txt")).unwrap(),
+        "edited
+"
+    );
+}
+
+#[tokio::test]
 async fn hash_files_and_if_expressions() {
     let h = Harness::new();
     let repo = h.path("repo");

@@ -4,7 +4,8 @@
 //! tag or commit of the source repository; default: the job's commit), `clean` (default `true`:
 //! `git reset --hard` + `git clean -ffdx` before checking out). `repository` is accepted only
 //! when it names the job's own repository. Ignored with a note in the log: `fetch-depth`,
-//! `fetch-tags`, `token`, `ssh-key`, `persist-credentials`, `lfs`, `sparse-checkout`; a warning
+//! `fetch-tags`, `token`, `ssh-key`, `persist-credentials`, `lfs`, `sparse-checkout`. When the
+//! job has no commit (it runs on the working tree), uncommitted changes are kept. A warning
 //! for `submodules` other than `false`. Outputs: `ref`, `commit`.
 //! Invariant: never touches the source repository; the workspace clone borrows its objects.
 
@@ -138,6 +139,13 @@ pub(crate) async fn run(
             ),
         );
         return ActionResult::failure();
+    }
+    if input(inputs, "ref").is_none() && job.sha.is_none() {
+        // The job runs on the working tree as it is: bring the uncommitted changes back.
+        if let Err(e) = crate::workspace::overlay_working_tree(&source, &target).await {
+            job.error(log, &format!("actions/checkout: {e}"));
+            return ActionResult::failure();
+        }
     }
     let commit = git(Some(&target), &["rev-parse", "HEAD"])
         .await
