@@ -147,6 +147,8 @@ impl Default for Memory {
 
 impl Memory {
     /// Returns false when the cap is exceeded.
+    // Indexing below cannot go out of bounds: `depth` is clamped and `max_active <= depth` after
+    // every call, so both stay below `MEMORY_LEVELS`.
     fn complete(&mut self, depth: usize, bytes: usize) -> bool {
         let depth = depth.min(MEMORY_LEVELS - 1);
         while self.max_active > depth {

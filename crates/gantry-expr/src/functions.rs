@@ -128,6 +128,7 @@ pub(crate) fn call(
             let n = args.len();
             let mut i = 0;
             while i + 1 < n {
+                // `i + 1 < n`: both `args[i]` and `args[i + 1]` exist.
                 match &args[i].value {
                     Value::Bool(true) => return Ok(args.swap_remove(i + 1)),
                     Value::Bool(false) => {}

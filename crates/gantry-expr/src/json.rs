@@ -207,6 +207,8 @@ pub(crate) fn parse_js_number(text: &str) -> Option<f64> {
     if t.is_empty() {
         return Some(0.0);
     }
+    // `t` is non-empty, and the slices below start after ASCII bytes (sign, `0x`), so indexing
+    // is in bounds and on char boundaries.
     let bytes = t.as_bytes();
     if bytes.len() > 2 && bytes[0] == b'0' {
         let radix = match bytes[1] {

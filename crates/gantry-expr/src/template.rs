@@ -64,6 +64,7 @@ pub fn parse_template_with(src: &str, opts: &ParseOptions) -> Result<Template, E
         let mut in_string = false;
         let mut close = None;
         let mut i = body_start;
+        // `i + 1 < len` keeps `bytes[i]` and `bytes[i + 1]` in bounds.
         while i + 1 < bytes.len() {
             match bytes[i] {
                 b'\'' => in_string = !in_string,

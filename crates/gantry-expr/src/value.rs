@@ -70,6 +70,7 @@ fn hash_ignore_case<H: Hasher>(s: &str, state: &mut H) {
     const CHUNK: usize = 64;
     let mut buf = [0u8; CHUNK];
     let mut len = 0;
+    // `len < CHUNK` before every write: the buffer is flushed as soon as it is full.
     let mut push = |byte: u8, state: &mut H| {
         buf[len] = byte;
         len += 1;
