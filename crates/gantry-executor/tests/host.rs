@@ -930,8 +930,7 @@ async fn without_a_sha_the_working_tree_is_used() {
     assert!(out.has_line("tree-ok") && out.has_line("still-ok"));
     assert_eq!(
         std::fs::read_to_string(repo.join("kept.txt")).unwrap(),
-        "edited
-"
+        "edited\n"
     );
 }
 
