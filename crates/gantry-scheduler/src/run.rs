@@ -962,7 +962,7 @@ impl Run {
                     coerce_input(&input.name, &input.input_type, value)?,
                 );
             }
-            let secrets = match &call.secrets {
+            let mut secrets = match &call.secrets {
                 CallSecrets::Inherit => (*scope.secrets).clone(),
                 CallSecrets::Map(entries) => {
                     let mut with_secrets = ctx.clone();
@@ -987,6 +987,14 @@ impl Run {
                     out
                 }
             };
+            // GitHub always hands the called workflow its token.
+            if let Some((name, token)) = scope
+                .secrets
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("GITHUB_TOKEN"))
+            {
+                secrets.entry(name.clone()).or_insert_with(|| token.clone());
+            }
             for (name, required) in &call.called.secrets {
                 if *required && !secrets.keys().any(|k| k.eq_ignore_ascii_case(name)) {
                     return Err(format!(

@@ -7,7 +7,8 @@
 //! `outputs`); `[fake."<key or display name>"]` overrides one leg; `[called.<name>]` defines a
 //! reusable workflow; `[expect]` states `conclusion`, `jobs` (display name -> conclusion, every
 //! finished job listed), `order` (`"a < b"`: a finished before b started; `"a || b"`: they
-//! overlapped), `max_running`, `elapsed_ms`, `outputs`, `errors` (display name -> substring).
+//! overlapped), `max_running`, `elapsed_ms`, `outputs`, `errors` (display name -> substring),
+//! `secrets` (display name -> names of the secrets the job received).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -145,6 +146,9 @@ struct Expect {
     outputs: BTreeMap<String, IndexMap<String, String>>,
     #[serde(default)]
     errors: BTreeMap<String, String>,
+    /// Display name -> names of the secrets the job received.
+    #[serde(default)]
+    secrets: BTreeMap<String, Vec<String>>,
 }
 
 fn to_json(value: &toml::Value) -> serde_json::Value {
@@ -278,6 +282,8 @@ struct Observed {
     events: Vec<RunEvent>,
     elapsed: Duration,
     outcome: gantry_scheduler::RunOutcome,
+    /// Secret names each started job received, by display name.
+    secrets: BTreeMap<String, Vec<String>>,
 }
 
 async fn run_scenario(scenario: &Scenario) -> Observed {
@@ -343,13 +349,25 @@ async fn run_scenario(scenario: &Scenario) -> Observed {
         });
     }
     let start = tokio::time::Instant::now();
+    let recorder = fake.clone();
     let outcome = run_plan(plan, Arc::new(fake), options, tx, cancel).await;
+    let secrets = recorder
+        .calls()
+        .into_iter()
+        .map(|call| {
+            (
+                call.spec.display_name,
+                call.spec.secrets.keys().cloned().collect(),
+            )
+        })
+        .collect();
     let elapsed = start.elapsed();
     let mut events = Vec::new();
     while let Ok(event) = rx.try_recv() {
         events.push(event);
     }
     Observed {
+        secrets,
         events,
         elapsed,
         outcome,
@@ -480,6 +498,14 @@ fn check(path: &Path, observed: &Observed, expect: &Expect) -> Vec<String> {
             problems.push(format!(
                 "{name}: error of '{job}' is {:?}, expected to contain '{want}'",
                 errors.get(job)
+            ));
+        }
+    }
+    for (job, want) in &expect.secrets {
+        if observed.secrets.get(job) != Some(want) {
+            problems.push(format!(
+                "{name}: '{job}' received secrets {:?}, expected {want:?}",
+                observed.secrets.get(job)
             ));
         }
     }
