@@ -311,8 +311,13 @@ fn run_projects(skipped: &BTreeMap<String, String>) -> Suite {
         if any {
             suite.files_with_diagnostics += 1;
         }
-        if !expected.is_empty() && !any && !skipped.contains_key(&case) {
-            suite.failed.push(format!("{case} gives no diagnostic"));
+        let listed = skipped.contains_key(&case);
+        if !expected.is_empty() && any == listed {
+            suite.failed.push(if listed {
+                format!("{case} is listed in skipped.txt but now gives diagnostics")
+            } else {
+                format!("{case} gives no diagnostic")
+            });
         }
     }
     suite
