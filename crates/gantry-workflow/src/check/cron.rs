@@ -235,6 +235,7 @@ impl Cron {
     pub fn shortest_interval_seconds(&self) -> Option<u64> {
         self.first_runs(64)
             .windows(2)
+            // `windows(2)` slices have two elements; runs are increasing.
             .map(|w| (w[1] - w[0]) * 60)
             .min()
     }

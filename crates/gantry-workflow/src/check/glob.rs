@@ -64,6 +64,7 @@ pub fn validate_glob(pattern: &str, kind: GlobKind) -> Vec<GlobError> {
     let mut i = 0; // index of the next character to read
                    // Whether the previous item can take `?` or `+` (a plain character or a set).
     let mut prec = false;
+    // `chars` is not empty (checked above).
     match chars[0] {
         '/' if is_ref => {
             error(1, ref_char('/', "a ref name cannot start with /"));
@@ -85,7 +86,7 @@ pub fn validate_glob(pattern: &str, kind: GlobKind) -> Vec<GlobError> {
     }
 
     while i < n {
-        let c = chars[i];
+        let c = chars[i]; // i < n by the loop condition
         i += 1;
         let col = i; // 1-based column of `c`
         match c {
@@ -358,6 +359,7 @@ impl Glob {
             Some(Item::AnyDirs) => {
                 self.match_from(item + 1, pos, text, memo)
                     || (pos..text.len())
+                        // k < text.len() by the range.
                         .any(|k| text[k] == '/' && self.match_from(item + 1, k + 1, text, memo))
             }
         };

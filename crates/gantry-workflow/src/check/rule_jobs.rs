@@ -117,6 +117,7 @@ fn check_needs(cx: &mut Checker<'_>, workflow: &Workflow) {
                 continue;
             }
             match index.get(&lower) {
+                // i enumerates the jobs and `edges` has one entry per job.
                 Some(&j) => edges[i].push(j),
                 None if !need.value.is_empty() => cx.error(
                     "job-needs",
@@ -158,6 +159,7 @@ fn find_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
         Active,
         Done,
     }
+    // Node ids are indexes into `edges` (one per job), so indexing `state` and `edges` holds.
     let mut state = vec![State::New; edges.len()];
     for root in 0..edges.len() {
         if state[root] != State::New {
