@@ -44,6 +44,15 @@ impl Project for NoProject {
 }
 
 /// Runs every semantic rule over `workflow` and returns what they found, sorted by position.
+///
+/// Rule codes: `events` (triggers, types, filters, cron, time zones, input definitions), `glob`
+/// (filter patterns), `job-needs`, `matrix`, `runner-label` (unknown labels are warnings,
+/// conflicting ones errors), `permissions`, `credentials`, `env-var`, `shell-name`,
+/// `deprecated-commands` (warning), `expression` (contexts and functions not available at the
+/// key, properties that cannot exist, type mismatches, objects interpolated into text),
+/// `if-cond` (always-true conditions; constant conditions are warnings), `script-injection`
+/// (warning), `action` (the form of `uses:`, local action metadata and inputs), `workflow-call`
+/// (local reusable workflows: file, inputs, secrets).
 pub fn check_workflow(workflow: &Workflow, project: &dyn Project) -> Vec<Diagnostic> {
     // Local actions and reusable workflows are looked up from several rules: read each once.
     let cached = CachedProject {
