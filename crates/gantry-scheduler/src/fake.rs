@@ -21,11 +21,14 @@ pub struct FakeJob {
     /// How long the job runs; `None` hangs until cancelled.
     pub duration: Option<Duration>,
     pub outputs: IndexMap<String, String>,
+    /// Keeps running after cancellation (a stuck executor).
+    pub ignore_cancel: bool,
 }
 
 impl Default for FakeJob {
     fn default() -> FakeJob {
         FakeJob {
+            ignore_cancel: false,
             conclusion: Conclusion::Success,
             duration: Some(Duration::ZERO),
             outputs: IndexMap::new(),
@@ -89,6 +92,11 @@ impl Executor for FakeExecutor {
                 step: None,
                 line: format!("fake job {}", spec.job_key),
             });
+            let cancel = if behaviour.ignore_cancel {
+                CancellationToken::new()
+            } else {
+                cancel
+            };
             let cancelled = match behaviour.duration {
                 // A zero sleep would still wait for the next timer tick (1 ms).
                 Some(duration) if duration.is_zero() => cancel.is_cancelled(),

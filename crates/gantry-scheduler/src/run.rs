@@ -15,6 +15,8 @@
 //! - A job over `timeout-minutes` (default 360) is cancelled and concludes `failure`.
 //! - On cancellation (Ctrl-C) running jobs get their token cancelled; jobs not yet started run
 //!   only when their `if:` holds with `cancelled()` true (`always()`, `cancelled()`).
+//! - A cancelled job that does not stop within [`CANCEL_GRACE`] (GitHub's default
+//!   `cancel-timeout-minutes`, 5) is abandoned: its future is dropped.
 //! - A reusable workflow call job becomes a sub-graph (keys `caller/job`); its result
 //!   aggregates the called jobs and its outputs come from `on.workflow_call.outputs`.
 //!
@@ -43,6 +45,9 @@ use crate::event::{JobOutcome, RunEvent, RunOutcome};
 
 /// GitHub's default job timeout.
 pub const DEFAULT_TIMEOUT_MINUTES: f64 = 360.0;
+
+/// How long a cancelled job may take to stop (GitHub's default `cancel-timeout-minutes`).
+pub const CANCEL_GRACE: Duration = Duration::from_secs(5 * 60);
 
 /// Upper bound for timers, so a huge `timeout-minutes` cannot overflow the clock.
 const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -1215,6 +1220,10 @@ impl LegTask {
         let deadline = tokio::time::sleep(limit);
         tokio::pin!(deadline);
         let mut timed_out = false;
+        // Once cancelled, a job gets a grace period to run its always() steps and stop.
+        let grace = tokio::time::sleep(MAX_TIMEOUT);
+        tokio::pin!(grace);
+        let mut grace_started = false;
         let mut result = loop {
             tokio::select! {
                 biased;
@@ -1225,6 +1234,17 @@ impl LegTask {
                 _ = &mut deadline, if !timed_out => {
                     timed_out = true;
                     token.cancel();
+                }
+                _ = token.cancelled(), if !grace_started => {
+                    grace_started = true;
+                    grace.as_mut().reset(tokio::time::Instant::now() + CANCEL_GRACE);
+                }
+                _ = &mut grace, if grace_started => {
+                    // The executor did not stop: give up on it (dropping its future).
+                    break cancelled_result(&format!(
+                        "the job did not stop within {} minutes of being cancelled",
+                        CANCEL_GRACE.as_secs() / 60
+                    ));
                 }
             }
         };

@@ -81,6 +81,8 @@ struct Behaviour {
     ms: Option<u64>,
     #[serde(default)]
     outputs: IndexMap<String, String>,
+    #[serde(default)]
+    ignore_cancel: bool,
 }
 
 #[derive(Deserialize, Clone)]
@@ -174,6 +176,7 @@ fn behaviour(b: &Behaviour) -> FakeJob {
             Some(Duration::from_millis(b.ms.unwrap_or(10)))
         },
         outputs: b.outputs.clone(),
+        ignore_cancel: b.ignore_cancel,
     }
 }
 
