@@ -2026,21 +2026,21 @@ impl Loader<'_> {
     }
 
     fn check_step_ids(&mut self, steps: &[Step]) {
-        let mut seen: Vec<(String, Span)> = Vec::new();
+        let mut seen: HashMap<String, Span> = HashMap::new();
         for step in steps {
             let Some(id) = &step.id else { continue };
             if id.value.contains("${{") {
                 continue;
             }
             let lower = id.value.to_ascii_lowercase();
-            if let Some((_, first)) = seen.iter().find(|(s, _)| *s == lower) {
+            if let Some(first) = seen.get(&lower) {
                 let message = format!(
                     "step ID \"{}\" duplicates. previously defined at line:{},col:{}. step ID must be unique within a job. note that step ID is case insensitive",
                     id.value, first.start.line, first.start.col
                 );
                 self.diags.push(Diagnostic::error("id", id.span, message));
             } else {
-                seen.push((lower, id.span));
+                seen.insert(lower, id.span);
             }
         }
     }

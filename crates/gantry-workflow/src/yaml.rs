@@ -270,6 +270,9 @@ pub struct LineIndex<'a> {
     ascii: bool,
     /// Byte offset of the start of each line (line 1 at index 0).
     line_starts: Vec<u32>,
+    /// Last (line, column, byte offset) resolved in non-ASCII text: positions arrive in
+    /// document order, so resuming from here keeps long non-ASCII lines linear, not quadratic.
+    cursor: std::cell::Cell<(usize, usize, usize)>,
 }
 
 impl<'a> LineIndex<'a> {
@@ -286,6 +289,7 @@ impl<'a> LineIndex<'a> {
             text,
             ascii,
             line_starts,
+            cursor: std::cell::Cell::new((0, 0, 0)),
         }
     }
 
@@ -304,8 +308,20 @@ impl<'a> LineIndex<'a> {
         let offset = if self.ascii {
             start + col0
         } else {
-            let rest = self.text.get(start..).unwrap_or("");
-            start + rest.char_indices().nth(col0).map_or(rest.len(), |(i, _)| i)
+            let (c_line, c_col, c_offset) = self.cursor.get();
+            let (from_col, from) = if c_line == line && c_col <= col0 {
+                (c_col, c_offset)
+            } else {
+                (0, start)
+            };
+            let rest = self.text.get(from..).unwrap_or("");
+            let offset = from
+                + rest
+                    .char_indices()
+                    .nth(col0 - from_col)
+                    .map_or(rest.len(), |(i, _)| i);
+            self.cursor.set((line, col0, offset));
+            offset
         };
         Pos {
             line: to_u32(line),

@@ -439,3 +439,27 @@ fn comments_touching_a_flow_collection_are_accepted() {
     assert_eq!(items.len(), 2);
     assert_eq!((items[1].span.start.line, items[1].span.start.col), (3, 5));
 }
+
+/// Regression: positions on one long non-ASCII line were found by rescanning the line from its
+/// start for every event, which made such a file quadratic.
+#[test]
+fn long_non_ascii_lines_load_in_linear_time() {
+    let parts: Vec<String> = (0..20_000).map(|i| format!("k{i}: é{i}")).collect();
+    let text = format!("{{{}}}\n", parts.join(", "));
+    let start = Instant::now();
+    let (node, diags) = parse(&text);
+    let elapsed = start.elapsed();
+    assert!(diags.is_empty(), "{:?}", diags.first());
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    let node = node.expect("root");
+    let last = node.as_map().and_then(|m| m.last()).expect("entries");
+    let expected_col = text
+        .find("k19999")
+        .map(|b| text[..b].chars().count() + 1)
+        .expect("key");
+    assert_eq!(last.0.span.start.col as usize, expected_col);
+    assert_eq!(
+        last.0.span.start.offset as usize,
+        text.find("k19999").expect("key")
+    );
+}
