@@ -62,6 +62,26 @@ fn wide_dag() -> Plan {
     plan(jobs)
 }
 
+/// The wide DAG with a push payload of about 20 KB in `github.event`, as real runs carry.
+fn wide_dag_with_payload() -> Plan {
+    let mut plan = wide_dag();
+    let commits: Vec<serde_json::Value> = (0..40)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("{i:040}"),
+                "message": "x".repeat(300),
+                "author": {"name": "someone", "email": "someone@example.com"},
+                "added": ["src/a.rs", "src/b.rs"],
+            })
+        })
+        .collect();
+    plan.contexts.insert(
+        "github".into(),
+        serde_json::json!({"event_name": "push", "ref": "refs/heads/main", "event": {"commits": commits}}),
+    );
+    plan
+}
+
 fn chain() -> Plan {
     let mut jobs = vec![job("j0", &[])];
     for i in 1..20 {
@@ -121,6 +141,12 @@ fn main() {
         .build()
         .expect("runtime");
     measure(&runtime, "dag root -> 98 parallel -> join", wide_dag, 100);
+    measure(
+        &runtime,
+        "same with a 20 KB event payload",
+        wide_dag_with_payload,
+        100,
+    );
     measure(&runtime, "chain of 20", chain, 20);
     measure(&runtime, "matrix of 256 legs", matrix, 256);
 }

@@ -76,6 +76,8 @@ struct Scope {
     display_prefix: String,
     /// `github`, `inputs`, `vars`.
     contexts: JsonMap,
+    /// The same, converted once for expression evaluation (values are shared, cheap to clone).
+    expr_contexts: eval::Ctx,
     secrets: Arc<IndexMap<String, String>>,
     graph: Arc<JobGraph>,
     /// `on.workflow_call.outputs` of a called workflow.
@@ -392,6 +394,7 @@ impl Run {
         self.scopes.push(Scope {
             prefix,
             display_prefix,
+            expr_contexts: ctx_from_json(&contexts),
             contexts,
             secrets,
             graph,
@@ -633,10 +636,12 @@ impl Run {
     fn start_node(&mut self, node: usize) {
         let status = self.status_for(node);
         let scope = &self.scopes[self.nodes[node].scope];
+        let needs = self.needs_context(node);
+        let mut expr_contexts = scope.expr_contexts.clone();
+        expr_contexts.insert("needs", Value::from_json(&needs));
         let mut contexts = scope.contexts.clone();
-        contexts.insert("needs".into(), self.needs_context(node));
+        contexts.insert("needs".into(), needs);
         let job = self.job(node).clone();
-        let expr_contexts = ctx_from_json(&contexts);
         match eval::eval_condition(&job.if_expr, &expr_contexts, &status) {
             Err(err) => {
                 self.finish_unstarted(node, failed_result(format!("error evaluating 'if': {err}")));
@@ -701,31 +706,29 @@ impl Run {
         let mut leg_contexts = Vec::with_capacity(total);
         let scope_index = self.nodes[node].scope;
         for (index, combination) in combinations.into_iter().enumerate() {
+            let matrix_json = if is_matrix {
+                serde_json::Value::Object(combination.clone())
+            } else {
+                serde_json::Value::Null
+            };
+            let strategy_json = json!({
+                "fail-fast": fail_fast,
+                "job-index": index,
+                "job-total": total,
+                "max-parallel": max_parallel.unwrap_or(total),
+            });
+            let mut leg_expr_contexts = expr_contexts.clone();
+            leg_expr_contexts.insert("matrix", Value::from_json(&matrix_json));
+            leg_expr_contexts.insert("strategy", Value::from_json(&strategy_json));
             let mut ctx = contexts.clone();
-            ctx.insert(
-                "matrix".into(),
-                if is_matrix {
-                    serde_json::Value::Object(combination.clone())
-                } else {
-                    serde_json::Value::Null
-                },
-            );
-            ctx.insert(
-                "strategy".into(),
-                json!({
-                    "fail-fast": fail_fast,
-                    "job-index": index,
-                    "job-total": total,
-                    "max-parallel": max_parallel.unwrap_or(total),
-                }),
-            );
+            ctx.insert("matrix".into(), matrix_json);
+            ctx.insert("strategy".into(), strategy_json);
             let scope = &self.scopes[scope_index];
             let key = if is_matrix {
                 format!("{}{}-{}", scope.prefix, job.job_id, index + 1)
             } else {
                 format!("{}{}", scope.prefix, job.job_id)
             };
-            let leg_expr_contexts = ctx_from_json(&ctx);
             let name = match &job.name {
                 Some(name) if name.contains("${{") => {
                     eval::eval_string(name, &leg_expr_contexts, &status)
@@ -746,7 +749,7 @@ impl Run {
                 done: false,
                 child_scope: None,
             });
-            leg_contexts.push((ctx, continue_on_error.err()));
+            leg_contexts.push((ctx, leg_expr_contexts, continue_on_error.err()));
         }
         self.nodes[node].state = NodeState::Running(NodeRun {
             open_legs: legs.len(),
@@ -757,7 +760,7 @@ impl Run {
             outputs: IndexMap::new(),
         });
 
-        for (leg, (ctx, coe_error)) in leg_contexts.into_iter().enumerate() {
+        for (leg, (ctx, leg_expr_contexts, coe_error)) in leg_contexts.into_iter().enumerate() {
             let (key, display_name) = match &self.nodes[node].state {
                 NodeState::Running(run) => (
                     run.legs[leg].key.clone(),
@@ -779,10 +782,12 @@ impl Run {
             }
             match &job.body {
                 JobBody::Steps(_) => {
-                    self.start_steps_leg(node, leg, &job, ctx, &status, slots.clone())
+                    let contexts = (ctx, leg_expr_contexts);
+                    self.start_steps_leg(node, leg, &job, contexts, &status, slots.clone())
                 }
                 JobBody::Call(call) => {
-                    self.start_call_leg(node, leg, call, ctx, &status, key, display_name)
+                    let contexts = (ctx, leg_expr_contexts);
+                    self.start_call_leg(node, leg, call, contexts, &status, key, display_name)
                 }
             }
         }
@@ -810,7 +815,7 @@ impl Run {
         node: usize,
         leg: usize,
         job: &PlanJob,
-        ctx: JsonMap,
+        (ctx, expr_contexts): (JsonMap, eval::Ctx),
         status: &JobStatus,
         slots: Option<Arc<Semaphore>>,
     ) {
@@ -818,7 +823,6 @@ impl Run {
             return;
         };
         let scope = &self.scopes[self.nodes[node].scope];
-        let expr_contexts = ctx_from_json(&ctx);
         let prepared = (|| -> Result<PreparedLeg, String> {
             let mut runs_on = Vec::new();
             for label in &steps_job.runs_on {
@@ -918,13 +922,12 @@ impl Run {
         node: usize,
         leg: usize,
         call: &CallJob,
-        ctx: JsonMap,
+        (ctx, expr_contexts): (JsonMap, eval::Ctx),
         status: &JobStatus,
         key: String,
         display_name: String,
     ) {
         let scope = &self.scopes[self.nodes[node].scope];
-        let expr_contexts = ctx_from_json(&ctx);
         let prepared = (|| -> Result<(JsonMap, IndexMap<String, String>), String> {
             let mut given = IndexMap::new();
             for (name, tree) in &call.with {
