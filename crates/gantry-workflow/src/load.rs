@@ -288,6 +288,9 @@ const SERVICE_KEYS: &[&str] = &[
     "command",
 ];
 
+/// Expression errors quote the expression text up to this many bytes.
+const MAX_QUOTED_EXPRESSION: usize = 160;
+
 struct Loader<'s> {
     source: &'s str,
     diags: Vec<Diagnostic>,
@@ -550,10 +553,17 @@ impl Loader<'_> {
         let end = t
             .pos_at(self.source, base + error.span.end as usize)
             .max(pos);
+        // GitHub's wording quotes the whole text; for long values (scripts) the position says
+        // enough.
+        let message = if error.expression.len() <= MAX_QUOTED_EXPRESSION {
+            error.to_string()
+        } else {
+            error.message.clone()
+        };
         self.diags.push(Diagnostic::error(
             "expression",
             Span::new(pos, end),
-            error.to_string(),
+            message,
         ));
     }
 

@@ -572,3 +572,25 @@ fn bad_input_never_panics() {
         let (_, _) = load_action(input);
     }
 }
+
+#[test]
+fn long_values_are_not_quoted_in_expression_errors() {
+    let script = format!(
+        "{}\n          echo ${{{{ a ! b }}}}\n",
+        "echo padding\n          ".repeat(20)
+    );
+    let (_, diags) = load_workflow(format!("{HEAD}      - run: |\n          {script}").as_bytes());
+    let d = diags
+        .iter()
+        .find(|d| d.code == "expression")
+        .expect("expression error");
+    assert_eq!(d.message, "Unexpected symbol: '!'");
+    assert_eq!((d.span.start.line, d.span.start.col), (28, 22));
+    let (_, diags) =
+        load_workflow(format!("{HEAD}      - run: echo ${{{{ a ! b }}}}\n").as_bytes());
+    let d = diags
+        .iter()
+        .find(|d| d.code == "expression")
+        .expect("expression error");
+    assert!(d.message.contains("Located at position"), "{}", d.message);
+}
