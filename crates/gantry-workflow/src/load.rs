@@ -165,6 +165,50 @@ fn scalar_kind(node: &Node) -> ScalarKind {
     }
 }
 
+/// A YAML number as GitHub turns it into a string (`env:`, `with:`): 15 significant digits,
+/// exponent form from 1e15 or below 1e-5 (`3.10` is "3.1", `1e18` is "1E+18").
+pub fn number_to_string(n: f64) -> String {
+    if n.is_nan() {
+        return "NaN".to_owned();
+    }
+    if n.is_infinite() {
+        return if n > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
+    }
+    if n == 0.0 {
+        return "0".to_owned();
+    }
+    // `d.dddddddddddddde±x`: 15 significant digits, rounded.
+    let sci = format!("{:.14e}", n.abs());
+    let Some((mantissa, exponent)) = sci.split_once('e') else {
+        return sci;
+    };
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    let sign = if n < 0.0 { "-" } else { "" };
+    if !(-5..15).contains(&exponent) {
+        let (first, rest) = digits.split_at(1);
+        let fraction = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let exp_sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{fraction}E{exp_sign}{:02}", exponent.abs());
+    }
+    if exponent < 0 {
+        let zeros = "0".repeat((-exponent - 1) as usize);
+        return format!("{sign}0.{zeros}{digits}");
+    }
+    let int_len = exponent as usize + 1;
+    if digits.len() <= int_len {
+        format!("{sign}{digits}{}", "0".repeat(int_len - digits.len()))
+    } else {
+        format!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
+    }
+}
+
 /// `${{ ... }}` is the whole (trimmed) value and holds one expression.
 fn is_expr_assigned(s: &str) -> bool {
     let t = s.trim();
@@ -494,12 +538,19 @@ impl Loader<'_> {
         if !self.check_scalar(node) {
             return None;
         }
-        let text = Self::scalar_text(node);
         // As actionlint: only a literally empty value counts (`null` and `~` are text here).
         if !allow_empty && node.as_scalar() == Some("") {
             self.err(node.span, "string should not be empty");
         }
-        Some(self.make_tstr(node, text.to_owned()))
+        let raw = match node.scalar_type() {
+            Some(ScalarType::Str) | None => Self::scalar_text(node).to_owned(),
+            Some(ScalarType::Null) => String::new(),
+            Some(ScalarType::Bool(b)) => b.to_string(),
+            // GitHub's numbers are doubles, integers included.
+            Some(ScalarType::Int(i)) => number_to_string(i as f64),
+            Some(ScalarType::Float(f)) => number_to_string(f),
+        };
+        Some(self.make_tstr(node, raw))
     }
 
     fn make_tstr(&mut self, node: &Node, raw: String) -> TStr {

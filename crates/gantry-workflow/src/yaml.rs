@@ -133,6 +133,10 @@ impl Node {
                 if let Some(tag) = tag {
                     return Some(match tag.as_ref() {
                         "tag:yaml.org,2002:str" => ScalarType::Str,
+                        "tag:yaml.org,2002:float" => match resolve_scalar(value) {
+                            ScalarType::Int(i) => ScalarType::Float(i as f64),
+                            other => other,
+                        },
                         _ => resolve_scalar(value),
                     });
                 }

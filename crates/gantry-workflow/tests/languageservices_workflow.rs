@@ -4,9 +4,9 @@
 //! A case expecting `errors` passes when the loader reports at least one error; how many of the
 //! expected (Line, Col) positions we hit is printed as a figure. A case expecting `jobs` passes
 //! when the loader reports no error and the job ids, `needs`, `if` conditions (with GitHub's
-//! `success() && (...)` rule), step counts and explicit step ids match. Cases that fail are
-//! listed with a reason in `workflow-parser/skipped.txt`; the test fails when a listed case
-//! passes or an unlisted case fails. `GANTRY_BLESS=1` rewrites the list.
+//! `success() && (...)` rule), step counts, explicit step ids and literal step `env` values
+//! match. Cases that fail are listed with a reason in `workflow-parser/skipped.txt`; the test
+//! fails when a listed case passes or an unlisted case fails. `GANTRY_BLESS=1` rewrites the list.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -193,6 +193,24 @@ fn compare_job(job: &Job, expected: &Json) -> Result<(), String> {
                 if ours != expected_if {
                     return Err(format!(
                         "job {id}: step if `{ours}` != expected `{expected_if}`"
+                    ));
+                }
+            }
+            // Literal env values, after GitHub's scalar-to-string coercion.
+            for pair in exp["env"]["map"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                let (Some(key), Some(value)) = (literal(&pair["Key"]).0, pair["Value"].as_str())
+                else {
+                    continue;
+                };
+                let ours = step.env.as_ref().and_then(|e| e.entries.get(key));
+                let ours = ours.map(|v| v.value.raw.as_str());
+                if ours != Some(value) {
+                    return Err(format!(
+                        "job {id}: env {key} = {ours:?} != expected {value:?}"
                     ));
                 }
             }

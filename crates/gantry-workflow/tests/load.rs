@@ -594,3 +594,34 @@ fn long_values_are_not_quoted_in_expression_errors() {
         .expect("expression error");
     assert!(d.message.contains("Located at position"), "{}", d.message);
 }
+
+#[test]
+fn scalars_become_strings_as_github_coerces_them() {
+    let w = check_steps(
+        "      - run: x\n        env:\n          a: 3.10\n          b: 1\n          c: true\n          d: ~\n          e: 0.84551240822557006\n          f: !!float 1587106672383762434\n          g: .inf\n          h: 1e-7\n          i: '3.10'\n          j: 0x1F\n          k: -0.5\n          l: 1.0\n",
+        &[],
+    );
+    let env = &w.jobs["j"].step_list()[0]
+        .env
+        .as_ref()
+        .expect("env")
+        .entries;
+    let got: Vec<&str> = env.values().map(|v| v.value.raw.as_str()).collect();
+    assert_eq!(
+        got,
+        [
+            "3.1",
+            "1",
+            "true",
+            "",
+            "0.84551240822557",
+            "1.58710667238376E+18",
+            "Infinity",
+            "1E-07",
+            "3.10",
+            "31",
+            "-0.5",
+            "1"
+        ]
+    );
+}
