@@ -2234,7 +2234,19 @@ impl Loader<'_> {
                         for attr in self.entries(input.val, &"input of action", true, true) {
                             match attr.key {
                                 "description" => i.description = self.tstr(attr.val, true),
-                                "required" => i.required = Some(self.value(attr.val)),
+                                "required" => {
+                                    if attr.val.as_scalar().is_none() {
+                                        self.err(
+                                            attr.val.span,
+                                            format!(
+                                                "expected bool value but found {} node with \"{}\" tag",
+                                                node_kind_name(attr.val),
+                                                tag_name(attr.val)
+                                            ),
+                                        );
+                                    }
+                                    i.required = Some(self.value(attr.val));
+                                }
                                 "default" => i.default = self.tstr(attr.val, true),
                                 "deprecationMessage" => {
                                     i.deprecation_message = self.tstr(attr.val, true)

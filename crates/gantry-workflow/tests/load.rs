@@ -544,6 +544,10 @@ fn actions_load() {
         &["6:7 syntax-check: unexpected key \"timeout-minutes\" for step to run shell command"],
     );
     check_action("", &["1:1 syntax-check: action metadata is empty"]);
+    check_action(
+        "name: n\ninputs:\n  a:\n    required:\n      x: y\nruns:\n  using: node20\n  main: m.js\n",
+        &["5:7 syntax-check: expected bool value but found mapping node"],
+    );
 }
 
 #[test]
