@@ -205,6 +205,7 @@ pub fn number_to_string(n: f64) -> String {
     if digits.len() <= int_len {
         format!("{sign}{digits}{}", "0".repeat(int_len - digits.len()))
     } else {
+        // `digits` is ASCII and longer than `int_len` here.
         format!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
     }
 }
@@ -212,7 +213,7 @@ pub fn number_to_string(n: f64) -> String {
 /// `${{ ... }}` is the whole (trimmed) value and holds one expression.
 fn is_expr_assigned(s: &str) -> bool {
     let t = s.trim();
-    t.starts_with("${{") && t.ends_with("}}") && t[3..].find("${{").is_none()
+    t.starts_with("${{") && t.ends_with("}}") && t.get(3..).is_some_and(|r| !r.contains("${{"))
 }
 
 const WORKFLOW_KEYS: &[&str] = &[

@@ -507,6 +507,7 @@ fn comment_fix(text: &str, line: u32, col0: u32) -> Option<Fix> {
     let line_rest = rest.split('\n').next().unwrap_or("");
     let hash = line_rest.find('#')?;
     let at = pos.offset as usize + hash;
+    // `hash` comes from `find`, so it is a character boundary.
     let col = pos.col + to_u32(line_rest[..hash].chars().count());
     Some(Fix {
         line,
@@ -749,7 +750,7 @@ impl Builder<'_, '_> {
                     // The non-specific tag `!` makes a plain scalar a string.
                     "!" => Box::from("tag:yaml.org,2002:str"),
                     t2 if t2.starts_with("!!") => {
-                        format!("tag:yaml.org,2002:{}", &t2[2..]).into_boxed_str()
+                        format!("tag:yaml.org,2002:{}", t2.get(2..).unwrap_or("")).into_boxed_str()
                     }
                     _ => t,
                 });
@@ -863,6 +864,7 @@ impl Builder<'_, '_> {
             let end = r
                 .find(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '{' | '}'))
                 .unwrap_or(r.len());
+            // `end` comes from `find` (or is the length): a character boundary.
             r[..end].to_owned()
         });
         if let Some(name) = name {
