@@ -1,5 +1,6 @@
 //! File commands: `GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH`, `GITHUB_STEP_SUMMARY`,
-//! `GITHUB_STATE`. Each step gets fresh empty files; they are read and parsed after the step.
+//! `GITHUB_STATE`. Each step starts with empty files (created once per job, emptied with
+//! [`FileCommands::reset`] after each step); they are read and parsed after the step.
 //!
 //! Invariant: the `NAME=value` / `NAME<<DELIM` format is parsed like the runner's
 //! `SetEnvFileCommand` (a line is split at whichever of `=` and `<<` comes first; a heredoc runs to
@@ -97,6 +98,21 @@ impl FileCommands {
         ]
     }
 
+    /// Makes the files empty again for the next step: truncates the ones that were written and
+    /// re-creates the ones a step deleted. Creating a file costs far more than a `stat` on many
+    /// file systems, so the files of a job are created once and reused step after step.
+    pub fn reset(&self) -> io::Result<()> {
+        for p in self.all() {
+            match fs::metadata(p) {
+                Ok(m) if m.len() == 0 && m.is_file() => {}
+                _ => {
+                    fs::File::create(p)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Reads and parses every file. A file the step deleted counts as empty.
     pub fn collect(&self) -> Result<FileResults, FileCommandError> {
         let outputs = parse_key_values(&read(&self.output, "GITHUB_OUTPUT")?, "GITHUB_OUTPUT")?;
@@ -134,6 +150,10 @@ impl FileCommands {
 }
 
 fn read(path: &Path, file: &'static str) -> Result<String, FileCommandError> {
+    // Most steps write none of the files: a `stat` is much cheaper than opening them.
+    if fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        return Ok(String::new());
+    }
     match fs::read(path) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
@@ -306,6 +326,11 @@ mod tests {
             files.collect(),
             Err(FileCommandError::Forbidden { .. })
         ));
+        files.reset().unwrap();
+        assert_eq!(files.collect().unwrap(), FileResults::default());
+        fs::remove_file(&files.path).unwrap();
+        files.reset().unwrap();
+        assert!(files.path.exists());
         files.remove();
         assert!(!files.output.exists());
     }

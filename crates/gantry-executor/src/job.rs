@@ -236,7 +236,8 @@ pub(crate) struct Job {
     pub pre_state: HashMap<String, Vec<(String, String)>>,
     /// `RUNNER_TRACKING_ID` of this job's processes: what is still running at job end is killed.
     pub tracking_id: String,
-    pub counter: usize,
+    /// Reused by every step (emptied after each); see [`FileCommands::reset`].
+    pub file_commands: Option<FileCommands>,
     pub base_path: String,
 }
 
@@ -477,6 +478,7 @@ impl Job {
             defaults_working_directory: spec.defaults_run.working_directory.clone(),
             posts: Vec::new(),
             pre_state: HashMap::new(),
+            file_commands: None,
             tracking_id: format!(
                 "gantry_{}_{}_{}",
                 sanitize(&spec.run_id),
@@ -486,7 +488,6 @@ impl Job {
                     .map(|d| d.as_nanos())
                     .unwrap_or(0)
             ),
-            counter: 0,
             base_path,
         })
     }
@@ -925,9 +926,14 @@ impl Job {
         parts.join(":")
     }
 
-    pub fn next_tag(&mut self) -> String {
-        self.counter += 1;
-        self.counter.to_string()
+    /// The job's file command files, created on first use.
+    fn file_commands(&mut self) -> std::io::Result<FileCommands> {
+        if let Some(files) = &self.file_commands {
+            return Ok(files.clone());
+        }
+        let files = FileCommands::create(&self.dirs.file_commands, "job")?;
+        self.file_commands = Some(files.clone());
+        Ok(files)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1034,11 +1040,12 @@ impl Job {
         }
         self.log(index, "##[endgroup]");
 
-        let tag = self.next_tag();
+        // One script file per extension, overwritten by each step: the previous step's shell has
+        // exited, and creating a new file per step costs more than the rest of the step's overhead.
         let script_path = self
             .dirs
             .temp
-            .join(format!("script_{tag}{}", shell.extension));
+            .join(format!("_step_script{}", shell.extension));
         if let Err(e) = std::fs::write(&script_path, shell.fix_up(&script)) {
             self.error(
                 index,
@@ -1065,7 +1072,6 @@ impl Job {
                 None,
             )
             .await;
-        let _ = std::fs::remove_file(&script_path);
         ActionResult {
             outcome: result.outcome,
             outputs: result.outputs,
@@ -1096,8 +1102,7 @@ impl Job {
         step_env: &IndexMap<String, String>,
         state: Option<&mut Vec<(String, String)>>,
     ) -> ActionResult {
-        let tag = self.next_tag();
-        let files = match FileCommands::create(&self.dirs.file_commands, &tag) {
+        let files = match self.file_commands() {
             Ok(f) => f,
             Err(e) => {
                 self.error(index, &format!("cannot create file command files: {e}"));
@@ -1237,7 +1242,10 @@ impl Job {
                 }
             }
         }
-        files.remove();
+        if let Err(e) = files.reset() {
+            self.error(index, &format!("cannot reset file command files: {e}"));
+            self.file_commands = None;
+        }
         if let Some(state) = state {
             state.extend(saved_state);
         }
