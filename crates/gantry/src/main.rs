@@ -5,6 +5,7 @@
 
 mod lint;
 mod render;
+mod run;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
     },
+    /// Run the workflows that listen to an event, on this machine.
+    Run(run::RunArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
             format,
             color,
         } => lint::run(&paths, format, color),
+        Command::Run(args) => run::run(args),
     };
     match result {
         Ok(code) => code,

@@ -45,7 +45,12 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<(String, String)>> {
             }
         } else {
             // Unquoted: a ` #` starts a comment.
-            value.split(" #").next().unwrap_or("").trim_end().to_string()
+            value
+                .split(" #")
+                .next()
+                .unwrap_or("")
+                .trim_end()
+                .to_string()
         };
         out.push((key.to_string(), value));
     }
@@ -105,7 +110,10 @@ mod tests {
         check("# c\n\nexport TOKEN=abc", &[("TOKEN", "abc")]);
         check("S='a # b'", &[("S", "a # b")]);
         check("D=\"line1\\nline2\"", &[("D", "line1\nline2")]);
-        check("M=\"first\nsecond\"\nN=x", &[("M", "first\nsecond"), ("N", "x")]);
+        check(
+            "M=\"first\nsecond\"\nN=x",
+            &[("M", "first\nsecond"), ("N", "x")],
+        );
         check("E=", &[("E", "")]);
     }
 

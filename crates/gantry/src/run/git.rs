@@ -19,7 +19,6 @@ pub struct RepoInfo {
     /// `refs/heads/x` or `refs/tags/x` (a detached HEAD on a tag gives the tag).
     pub git_ref: String,
     pub ref_name: String,
-    pub ref_type: &'static str,
     /// `owner/name` from the `origin` remote, or `local/<folder name>`.
     pub repository: String,
     pub actor: String,
@@ -46,24 +45,31 @@ fn git(root: &Path, args: &[&str]) -> Result<Option<String>> {
     if !output.status.success() {
         return Ok(None);
     }
-    Ok(Some(String::from_utf8_lossy(&output.stdout).trim_end_matches('\n').to_string()))
+    Ok(Some(
+        String::from_utf8_lossy(&output.stdout)
+            .trim_end_matches('\n')
+            .to_string(),
+    ))
 }
 
 /// Finds the repository containing `dir`.
 pub fn find_root(dir: &Path) -> Result<PathBuf> {
     match git(dir, &["rev-parse", "--show-toplevel"])? {
         Some(top) if !top.is_empty() => Ok(PathBuf::from(top)),
-        _ => bail!("{} is not inside a git repository (gantry run needs one to build the event)", dir.display()),
+        _ => bail!(
+            "{} is not inside a git repository (gantry run needs one to build the event)",
+            dir.display()
+        ),
     }
 }
 
 pub fn inspect(root: &Path) -> Result<RepoInfo> {
     let sha = git(root, &["rev-parse", "--verify", "-q", "HEAD"])?;
-    let (git_ref, ref_type) = match git(root, &["symbolic-ref", "-q", "HEAD"])? {
-        Some(r) => (r, "branch"),
+    let git_ref = match git(root, &["symbolic-ref", "-q", "HEAD"])? {
+        Some(r) => r,
         None => match git(root, &["describe", "--tags", "--exact-match", "HEAD"])? {
-            Some(tag) => (format!("refs/tags/{tag}"), "tag"),
-            None => ("refs/heads/HEAD".to_string(), "branch"),
+            Some(tag) => format!("refs/tags/{tag}"),
+            None => "refs/heads/HEAD".to_string(),
         },
     };
     let ref_name = git_ref
@@ -71,7 +77,10 @@ pub fn inspect(root: &Path) -> Result<RepoInfo> {
         .or_else(|| git_ref.strip_prefix("refs/tags/"))
         .unwrap_or(&git_ref)
         .to_string();
-    let folder = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let folder = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let repository = git(root, &["config", "--get", "remote.origin.url"])?
         .and_then(|url| owner_repo_from_url(&url))
         .unwrap_or_else(|| format!("local/{folder}"));
@@ -79,11 +88,26 @@ pub fn inspect(root: &Path) -> Result<RepoInfo> {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "gantry".to_string());
-    let default_branch = git(root, &["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"])?
-        .and_then(|s| s.strip_prefix("origin/").map(str::to_string))
-        .or_else(|| git(root, &["config", "--get", "init.defaultBranch"]).ok().flatten())
-        .unwrap_or_else(|| "main".to_string());
-    Ok(RepoInfo { root: root.to_path_buf(), sha, git_ref, ref_name, ref_type, repository, actor, default_branch })
+    let default_branch = git(
+        root,
+        &["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"],
+    )?
+    .and_then(|s| s.strip_prefix("origin/").map(str::to_string))
+    .or_else(|| {
+        git(root, &["config", "--get", "init.defaultBranch"])
+            .ok()
+            .flatten()
+    })
+    .unwrap_or_else(|| "main".to_string());
+    Ok(RepoInfo {
+        root: root.to_path_buf(),
+        sha,
+        git_ref,
+        ref_name,
+        repository,
+        actor,
+        default_branch,
+    })
 }
 
 /// `git@github.com:owner/repo.git`, `https://host/owner/repo(.git)` → `owner/repo`.
@@ -113,7 +137,17 @@ pub fn parent_sha(root: &Path) -> Result<Option<String>> {
 /// Commits in `range` (`a..b`), oldest first, at most `limit` (GitHub caps push payloads at 20).
 pub fn commits(root: &Path, range: &str, limit: usize) -> Result<Vec<CommitInfo>> {
     let max = format!("--max-count={limit}");
-    let Some(out) = git(root, &["log", &max, "--reverse", "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%B%x1e", range])? else {
+    let Some(out) = git(
+        root,
+        &[
+            "log",
+            &max,
+            "--reverse",
+            "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%B%x1e",
+            range,
+        ],
+    )?
+    else {
         return Ok(Vec::new());
     };
     Ok(out
@@ -143,7 +177,14 @@ pub fn changed_files(root: &Path, base: Option<&str>, head: &str) -> Result<Vec<
         Some(base) => git(root, &["diff", "--name-only", "--no-renames", base, head])?,
         None => git(root, &["ls-tree", "-r", "--name-only", head])?,
     };
-    Ok(out.map(|s| s.lines().map(str::to_string).collect()).unwrap_or_default())
+    Ok(out
+        .map(|s| s.lines().map(str::to_string).collect())
+        .unwrap_or_default())
+}
+
+/// The commit where HEAD left `branch` (for pull request bases), if that branch exists.
+pub fn merge_base(root: &Path, branch: &str) -> Result<Option<String>> {
+    git(root, &["merge-base", "HEAD", branch])
 }
 
 #[cfg(test)]
@@ -158,7 +199,10 @@ mod tests {
         check("git@github.com:acme/shop.git", Some("acme/shop"));
         check("https://github.com/acme/shop", Some("acme/shop"));
         check("https://github.com/acme/shop.git/", Some("acme/shop"));
-        check("ssh://git@example.com:2222/group/sub/shop.git", Some("sub/shop"));
+        check(
+            "ssh://git@example.com:2222/group/sub/shop.git",
+            Some("sub/shop"),
+        );
         check("/srv/git/shop", Some("git/shop"));
         check("shop", None);
     }

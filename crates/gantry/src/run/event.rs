@@ -1,0 +1,234 @@
+//! Builds the event a local run is for: the payload GitHub would send (`github.event`), the
+//! `github` context around it, and the facts trigger filters need (`EventInfo`).
+//!
+//! Defaults come from the repository (HEAD, its parent, the remote's `owner/repo`, the default
+//! branch); `-e event.json` replaces the generated payload, and the refs it names (`ref`,
+//! `pull_request.head/base`) win over the repository's. Tests: `tests/run.rs` and below.
+
+use super::git::{self, RepoInfo};
+use anyhow::Result;
+use gantry_plan::EventInfo;
+use serde_json::{json, Map, Value};
+
+/// Everything the run derives from the event.
+pub struct RunEvent {
+    pub name: String,
+    pub payload: Value,
+    pub info: EventInfo,
+    pub git_ref: String,
+    pub sha: String,
+    pub head_ref: String,
+    pub base_ref: String,
+}
+
+const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
+
+fn repository_object(repo: &RepoInfo) -> Value {
+    let (owner, name) = repo
+        .repository
+        .split_once('/')
+        .unwrap_or(("local", &repo.repository));
+    json!({
+        "name": name,
+        "full_name": repo.repository,
+        "owner": { "login": owner, "name": owner },
+        "default_branch": repo.default_branch,
+        "master_branch": repo.default_branch,
+        "private": true,
+        "html_url": format!("https://github.com/{}", repo.repository),
+        "clone_url": format!("https://github.com/{}.git", repo.repository),
+    })
+}
+
+/// The payload for `event_name`, generated from the repository, unless `given` replaces it.
+pub fn build(
+    repo: &RepoInfo,
+    event_name: &str,
+    given: Option<Value>,
+    inputs: &Map<String, Value>,
+) -> Result<RunEvent> {
+    let sha = repo.sha.clone().unwrap_or_else(|| ZERO_SHA.to_string());
+    let sender = json!({ "login": repo.actor, "type": "User" });
+    let mut head_ref = String::new();
+    let mut base_ref = String::new();
+    let mut git_ref = repo.git_ref.clone();
+    let mut changed_files = None;
+
+    let generated = match event_name {
+        "push" => {
+            let before = git::parent_sha(&repo.root)?;
+            let commits = match (&before, &repo.sha) {
+                (Some(before), Some(after)) => {
+                    git::commits(&repo.root, &format!("{before}..{after}"), 20)?
+                }
+                (None, Some(after)) => git::commits(&repo.root, after, 20)?,
+                _ => Vec::new(),
+            };
+            if let Some(after) = &repo.sha {
+                changed_files = Some(git::changed_files(&repo.root, before.as_deref(), after)?);
+            }
+            let commit_values: Vec<Value> = commits
+                .iter()
+                .map(|c| {
+                    json!({
+                        "id": c.id, "tree_id": "", "distinct": true, "message": c.message,
+                        "timestamp": c.timestamp,
+                        "author": { "name": c.author_name, "email": c.author_email },
+                        "committer": { "name": c.author_name, "email": c.author_email },
+                        "added": [], "removed": [], "modified": [],
+                    })
+                })
+                .collect();
+            json!({
+                "ref": repo.git_ref,
+                "before": before.unwrap_or_else(|| ZERO_SHA.to_string()),
+                "after": sha,
+                "created": false, "deleted": false, "forced": false,
+                "base_ref": null,
+                "compare": format!("https://github.com/{}/commit/{}", repo.repository, sha),
+                "commits": commit_values.clone(),
+                "head_commit": commit_values.last().cloned().unwrap_or(Value::Null),
+                "pusher": { "name": repo.actor },
+            })
+        }
+        "pull_request" | "pull_request_target" => {
+            head_ref = repo.ref_name.clone();
+            base_ref = repo.default_branch.clone();
+            git_ref = "refs/pull/1/merge".to_string();
+            let base_sha = git::merge_base(&repo.root, &base_ref)?;
+            if let Some(after) = &repo.sha {
+                changed_files = Some(git::changed_files(&repo.root, base_sha.as_deref(), after)?);
+            }
+            json!({
+                "action": "opened",
+                "number": 1,
+                "pull_request": {
+                    "number": 1,
+                    "title": format!("Local changes on {head_ref}"),
+                    "body": "",
+                    "state": "open",
+                    "draft": false,
+                    "merged": false,
+                    "user": sender,
+                    "labels": [],
+                    "head": { "ref": head_ref, "sha": sha, "label": head_ref, "repo": repository_object(repo) },
+                    "base": { "ref": base_ref, "sha": base_sha.unwrap_or_else(|| ZERO_SHA.to_string()), "label": base_ref, "repo": repository_object(repo) },
+                },
+            })
+        }
+        "workflow_dispatch" => json!({ "ref": repo.git_ref, "inputs": inputs }),
+        _ => json!({}),
+    };
+
+    let mut payload = match given {
+        Some(Value::Object(given)) => Value::Object(given),
+        Some(_) => anyhow::bail!("the event payload must be a JSON object"),
+        None => generated,
+    };
+    if let Value::Object(map) = &mut payload {
+        map.entry("repository")
+            .or_insert_with(|| repository_object(repo));
+        map.entry("sender").or_insert(sender);
+    }
+
+    // A given payload decides the refs it names.
+    if let Some(r) = payload.get("ref").and_then(Value::as_str) {
+        if event_name == "push" || event_name == "workflow_dispatch" {
+            git_ref = r.to_string();
+        }
+    }
+    if let Some(pr) = payload.get("pull_request") {
+        if let Some(h) = pr.pointer("/head/ref").and_then(Value::as_str) {
+            head_ref = h.to_string();
+        }
+        if let Some(b) = pr.pointer("/base/ref").and_then(Value::as_str) {
+            base_ref = b.to_string();
+        }
+        if let Some(n) = pr.get("number").and_then(Value::as_u64) {
+            git_ref = format!("refs/pull/{n}/merge");
+        }
+    }
+
+    let action = payload
+        .get("action")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let schedule = payload
+        .get("schedule")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let info = EventInfo {
+        name: event_name.to_string(),
+        action,
+        git_ref: Some(git_ref.clone()),
+        base_ref: (!base_ref.is_empty()).then(|| base_ref.clone()),
+        changed_files,
+        schedule,
+    };
+    Ok(RunEvent {
+        name: event_name.to_string(),
+        payload,
+        info,
+        git_ref,
+        sha,
+        head_ref,
+        base_ref,
+    })
+}
+
+/// The `github` context of a run (the executor adds `job`, `action`, `workspace` per job).
+pub fn github_context(
+    repo: &RepoInfo,
+    event: &RunEvent,
+    workflow: &str,
+    workflow_file: &str,
+    run_id: &str,
+    run_number: u64,
+) -> Value {
+    let ref_name = event
+        .git_ref
+        .strip_prefix("refs/heads/")
+        .or_else(|| event.git_ref.strip_prefix("refs/tags/"))
+        .unwrap_or(&event.git_ref);
+    let ref_type = if event.git_ref.starts_with("refs/tags/") {
+        "tag"
+    } else {
+        "branch"
+    };
+    let owner = repo
+        .repository
+        .split_once('/')
+        .map(|(o, _)| o)
+        .unwrap_or("local");
+    json!({
+        "event_name": event.name,
+        "event": event.payload,
+        "sha": event.sha,
+        "ref": event.git_ref,
+        "ref_name": ref_name,
+        "ref_type": ref_type,
+        "ref_protected": false,
+        "head_ref": event.head_ref,
+        "base_ref": event.base_ref,
+        "repository": repo.repository,
+        "repository_owner": owner,
+        "repositoryUrl": format!("git://github.com/{}.git", repo.repository),
+        "actor": repo.actor,
+        "triggering_actor": repo.actor,
+        "workflow": workflow,
+        "workflow_ref": format!("{}/{}@{}", repo.repository, workflow_file, event.git_ref),
+        "workflow_sha": event.sha,
+        "run_id": run_id,
+        "run_number": run_number.to_string(),
+        "run_attempt": "1",
+        "retention_days": "90",
+        "server_url": "https://github.com",
+        "api_url": "https://api.github.com",
+        "graphql_url": "https://api.github.com/graphql",
+        "secret_source": "None",
+        "token": "",
+        "workspace": "",
+        "action": "",
+        "job": "",
+    })
+}

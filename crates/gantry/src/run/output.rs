@@ -1,0 +1,426 @@
+//! What `gantry run` prints: on a terminal a live view (one line per job with its status, the
+//! running step and the time), otherwise plain `[job] line` logs; `--json` prints every run
+//! event as a JSON line. Also the `-l` listing, the `--dry-run` plan and the final summary.
+//!
+//! Invariant: this module only observes (it reads run events, it never reaches back into the
+//! scheduler), and everything it prints went through the executor's or the recorder's masking.
+
+use super::record::{Recorded, Recorder};
+use anyhow::Result;
+use gantry_plan::{Conclusion, JobBody, JobEvent, Plan, StepAction};
+use gantry_scheduler::{RunEvent, RunOutcome};
+use indexmap::IndexMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Live,
+    Plain,
+    Json,
+}
+
+fn mark(conclusion: Conclusion) -> &'static str {
+    match conclusion {
+        Conclusion::Success => "✓",
+        Conclusion::Failure => "✗",
+        Conclusion::Cancelled => "⊘",
+        Conclusion::Skipped => "-",
+    }
+}
+
+/// The state of one job in the live view.
+struct LiveJob {
+    name: String,
+    state: &'static str,
+    step: String,
+    started: Option<Instant>,
+    finished: Option<Duration>,
+    conclusion: Option<Conclusion>,
+}
+
+/// Consumes the run's events until the run ends; returns what the recorder saved.
+pub async fn observe(
+    mut rx: UnboundedReceiver<RunEvent>,
+    mode: Mode,
+    mut recorder: Recorder,
+    workflow: String,
+) -> Result<Recorder> {
+    let mut live: IndexMap<String, LiveJob> = IndexMap::new();
+    let mut drawn_lines = 0usize;
+    let mut last_draw = Instant::now() - Duration::from_secs(1);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut names: IndexMap<String, String> = IndexMap::new();
+    loop {
+        let event = tokio::select! {
+            event = rx.recv() => match event { Some(e) => e, None => break },
+            _ = tick.tick(), if mode == Mode::Live => {
+                drawn_lines = draw(&live, drawn_lines, &workflow);
+                continue;
+            }
+        };
+        recorder.record(&event)?;
+        match mode {
+            Mode::Json => {
+                let line = recorder.mask(&serde_json::to_string(&event)?);
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{line}")?;
+            }
+            Mode::Plain => plain(&event, &mut names, &recorder),
+            Mode::Live => {
+                update_live(&mut live, &event);
+                if last_draw.elapsed() > Duration::from_millis(50)
+                    || matches!(event, RunEvent::JobFinished { .. })
+                {
+                    drawn_lines = draw(&live, drawn_lines, &workflow);
+                    last_draw = Instant::now();
+                }
+            }
+        }
+    }
+    if mode == Mode::Live {
+        draw(&live, drawn_lines, &workflow);
+    }
+    Ok(recorder)
+}
+
+fn plain(event: &RunEvent, names: &mut IndexMap<String, String>, recorder: &Recorder) {
+    let mut out = std::io::stdout().lock();
+    let name = |key: &str, names: &IndexMap<String, String>| {
+        names.get(key).cloned().unwrap_or_else(|| key.to_string())
+    };
+    let _ = match event {
+        RunEvent::RunStarted { workflow_name, .. } => writeln!(out, "▶ {workflow_name}"),
+        RunEvent::JobQueued { key, display_name } => {
+            names.insert(key.clone(), display_name.clone());
+            Ok(())
+        }
+        RunEvent::JobStarted { key, display_name } => {
+            names.insert(key.clone(), display_name.clone());
+            writeln!(out, "[{display_name}] ▶ job started")
+        }
+        RunEvent::JobEvent { key, event } => {
+            let job = name(key, names);
+            match event {
+                JobEvent::StepStarted { name, .. } => writeln!(out, "[{job}] ▶ {name}"),
+                JobEvent::Log { line, .. } => writeln!(out, "[{job}]   {line}"),
+                JobEvent::Annotation {
+                    level,
+                    message,
+                    file,
+                    line,
+                    ..
+                } => match (file, line) {
+                    (Some(f), Some(l)) => writeln!(out, "[{job}] {level}: {f}:{l}: {message}"),
+                    _ => writeln!(out, "[{job}] {level}: {message}"),
+                },
+                JobEvent::StepFinished {
+                    index,
+                    outcome,
+                    conclusion,
+                } => {
+                    if outcome != conclusion {
+                        writeln!(out, "[{job}] {} step {} {conclusion} (outcome {outcome}, continue-on-error)", mark(*conclusion), index + 1)
+                    } else {
+                        writeln!(
+                            out,
+                            "[{job}] {} step {} {conclusion}",
+                            mark(*conclusion),
+                            index + 1
+                        )
+                    }
+                }
+                JobEvent::Summary { .. } => Ok(()),
+            }
+        }
+        RunEvent::JobFinished {
+            key,
+            display_name,
+            result,
+        } => {
+            let error = result
+                .error
+                .as_deref()
+                .map(|e| format!(": {}", recorder.mask(e)))
+                .unwrap_or_default();
+            let _ = key;
+            writeln!(
+                out,
+                "[{display_name}] {} job {}{error}",
+                mark(result.conclusion),
+                result.conclusion
+            )
+        }
+        RunEvent::RunFinished { conclusion } => {
+            writeln!(out, "{} run {conclusion}", mark(*conclusion))
+        }
+    };
+}
+
+fn update_live(live: &mut IndexMap<String, LiveJob>, event: &RunEvent) {
+    match event {
+        RunEvent::JobQueued { key, display_name } => {
+            live.insert(
+                key.clone(),
+                LiveJob {
+                    name: display_name.clone(),
+                    state: "queued",
+                    step: String::new(),
+                    started: None,
+                    finished: None,
+                    conclusion: None,
+                },
+            );
+        }
+        RunEvent::JobStarted { key, display_name } => {
+            let job = live.entry(key.clone()).or_insert_with(|| LiveJob {
+                name: display_name.clone(),
+                state: "queued",
+                step: String::new(),
+                started: None,
+                finished: None,
+                conclusion: None,
+            });
+            job.state = "running";
+            job.started = Some(Instant::now());
+        }
+        RunEvent::JobEvent {
+            key,
+            event: JobEvent::StepStarted { name, .. },
+        } => {
+            if let Some(job) = live.get_mut(key) {
+                job.step = name.clone();
+            }
+        }
+        RunEvent::JobFinished {
+            key,
+            display_name,
+            result,
+        } => {
+            let job = live.entry(key.clone()).or_insert_with(|| LiveJob {
+                name: display_name.clone(),
+                state: "",
+                step: String::new(),
+                started: None,
+                finished: None,
+                conclusion: None,
+            });
+            job.state = result.conclusion.as_str();
+            job.conclusion = Some(result.conclusion);
+            job.finished = job.started.map(|s| s.elapsed());
+            job.step.clear();
+        }
+        _ => {}
+    }
+}
+
+/// Redraws the job table in place; returns how many lines it drew.
+fn draw(live: &IndexMap<String, LiveJob>, previous: usize, workflow: &str) -> usize {
+    let mut out = std::io::stdout().lock();
+    let mut text = String::new();
+    if previous > 0 {
+        text.push_str(&format!("\x1b[{previous}A\x1b[J"));
+    }
+    text.push_str(&format!("{workflow}\n"));
+    for job in live.values() {
+        let elapsed = job.finished.or_else(|| job.started.map(|s| s.elapsed()));
+        let time = elapsed
+            .map(|d| format!("{:>6.1}s", d.as_secs_f64()))
+            .unwrap_or_else(|| "       ".into());
+        let symbol = match (job.conclusion, job.state) {
+            (Some(c), _) => mark(c),
+            (None, "running") => "●",
+            _ => "○",
+        };
+        let step = if job.step.is_empty() {
+            String::new()
+        } else {
+            format!("  {}", job.step)
+        };
+        text.push_str(&format!(
+            "  {symbol} {:<40} {:<10} {time}{step}\n",
+            truncate(&job.name, 40),
+            job.state
+        ));
+    }
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    live.len() + 1
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The table printed when a run is over, plus the tail of each failed job's log on a terminal.
+pub fn print_summary(mode: Mode, outcome: &RunOutcome, recorded: &Recorded) {
+    if mode == Mode::Json {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if mode == Mode::Live {
+        for (key, job) in &outcome.jobs {
+            if job.result.conclusion == Conclusion::Failure {
+                if let Some(record) = recorded.jobs.get(key) {
+                    let _ = writeln!(
+                        out,
+                        "\n── {} (last lines of {}) ──",
+                        job.display_name,
+                        record.log_path.display()
+                    );
+                    for line in &record.tail {
+                        let _ = writeln!(out, "  {line}");
+                    }
+                }
+            }
+        }
+    }
+    let _ = writeln!(out, "\n{:<40} {:<10} {:>8}", "JOB", "RESULT", "TIME");
+    for (key, job) in &outcome.jobs {
+        let seconds = recorded.jobs.get(key).map(|r| r.seconds).unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "{:<40} {} {:<8} {:>7.1}s",
+            truncate(&job.display_name, 40),
+            mark(job.result.conclusion),
+            job.result.conclusion.as_str(),
+            seconds
+        );
+    }
+    let _ = writeln!(
+        out,
+        "run {} — logs in {}",
+        outcome.conclusion,
+        recorded.dir.display()
+    );
+}
+
+/// `-l`: the jobs of each selected workflow with their stage in the graph and their needs.
+pub fn print_list(plans: &[(Plan, String)]) {
+    let mut out = std::io::stdout().lock();
+    for (plan, file) in plans {
+        let _ = writeln!(out, "{} ({file})", plan.workflow_name);
+        let _ = writeln!(out, "  {:<6} {:<24} {:<32} NEEDS", "STAGE", "JOB", "NAME");
+        let stages = stages(plan);
+        let mut order: Vec<usize> = (0..plan.graph.jobs.len()).collect();
+        order.sort_by_key(|i| stages[*i]);
+        for i in order {
+            let job = &plan.graph.jobs[i];
+            let kind = match &job.body {
+                JobBody::Call(call) => format!(" (calls {})", call.uses),
+                JobBody::Steps(_) => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<6} {:<24} {:<32} {}",
+                stages[i],
+                job.job_id,
+                format!(
+                    "{}{kind}",
+                    job.name.clone().unwrap_or_else(|| job.job_id.clone())
+                ),
+                job.needs.join(", ")
+            );
+        }
+    }
+}
+
+/// Longest path from a root, for display: jobs of one stage could all run at once.
+fn stages(plan: &Plan) -> Vec<usize> {
+    let jobs = &plan.graph.jobs;
+    let mut stage = vec![usize::MAX; jobs.len()];
+    // The graph is acyclic (validated by the planner); each pass settles one more level.
+    for _ in 0..=jobs.len() {
+        let mut changed = false;
+        for (i, job) in jobs.iter().enumerate() {
+            let mut s = 0;
+            let mut ready = true;
+            for need in &job.needs {
+                match jobs.iter().position(|j| &j.job_id == need) {
+                    Some(n) if stage[n] != usize::MAX => s = s.max(stage[n] + 1),
+                    Some(_) => ready = false,
+                    None => {}
+                }
+            }
+            if ready && stage[i] != s {
+                stage[i] = s;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    stage
+        .iter()
+        .map(|s| if *s == usize::MAX { 0 } else { *s })
+        .collect()
+}
+
+/// `--dry-run`: every job with its condition and steps, in graph order, nothing executed.
+pub fn print_dry_run(plans: &[(Plan, String)]) {
+    let mut out = std::io::stdout().lock();
+    for (plan, file) in plans {
+        let _ = writeln!(
+            out,
+            "{} ({file}) — dry run, nothing is executed",
+            plan.workflow_name
+        );
+        let stages = stages(plan);
+        let mut order: Vec<usize> = (0..plan.graph.jobs.len()).collect();
+        order.sort_by_key(|i| stages[*i]);
+        for i in order {
+            let job = &plan.graph.jobs[i];
+            let _ = writeln!(
+                out,
+                "\njob {} (stage {}){}",
+                job.job_id,
+                stages[i],
+                if job.needs.is_empty() {
+                    String::new()
+                } else {
+                    format!(", needs {}", job.needs.join(", "))
+                }
+            );
+            if job.if_expr != "success()" {
+                let _ = writeln!(out, "  if: {}", job.if_expr);
+            }
+            if let Some(strategy) = &job.strategy {
+                let _ = writeln!(
+                    out,
+                    "  matrix: {}",
+                    serde_json::to_string(&strategy.matrix).unwrap_or_default()
+                );
+            }
+            match &job.body {
+                JobBody::Call(call) => {
+                    let _ = writeln!(out, "  calls {}", call.uses);
+                }
+                JobBody::Steps(steps) => {
+                    for (n, step) in steps.steps.iter().enumerate() {
+                        let what = match &step.action {
+                            StepAction::Run { script, .. } => {
+                                format!("run: {}", script.lines().next().unwrap_or(""))
+                            }
+                            StepAction::Uses { uses, .. } => format!("uses: {uses}"),
+                        };
+                        let name = step.name.clone().unwrap_or_default();
+                        let _ = writeln!(
+                            out,
+                            "  {:>2}. {name}{}{what}",
+                            n + 1,
+                            if name.is_empty() { "" } else { " — " }
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The run record: everything a run printed or produced, saved under `.gantry/runs/<n>/`:
+//! `run.json` (workflow, jobs, conclusions, outputs, timings), `events.jsonl` (every event),
+//! `logs/<job>.log` and `summaries/<job>.md`.
+//!
+//! Invariant: nothing is written that was not masked: log lines arrive masked from the executor,
+//! and job outputs and errors are masked here against the run's secrets before they are saved.
+//! Run numbers are claimed by creating the run's folder, so two runs never share one.
+
+use anyhow::{Context, Result};
+use gantry_executor::mask::Masker;
+use gantry_plan::{JobEvent, Plan};
+use gantry_scheduler::RunEvent;
+use indexmap::IndexMap;
+use serde_json::{json, Value};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The next free run number in `runs_dir` (1 for the first run).
+pub fn next_run_number(runs_dir: &Path) -> Result<u64> {
+    std::fs::create_dir_all(runs_dir)
+        .with_context(|| format!("creating {}", runs_dir.display()))?;
+    let mut max = 0;
+    for entry in std::fs::read_dir(runs_dir)? {
+        if let Some(n) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            max = max.max(n);
+        }
+    }
+    Ok(max + 1)
+}
+
+/// A run id unique on this machine, shaped like GitHub's (a large number).
+pub fn run_id(run_number: u64) -> String {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("{}{:03}", millis, run_number % 1000)
+}
+
+/// Per-job facts gathered while the run goes on.
+#[derive(Debug, Default, Clone)]
+pub struct JobRecord {
+    pub display_name: String,
+    pub started: Option<Instant>,
+    pub seconds: f64,
+    pub log_path: PathBuf,
+    /// The last lines of the log, for the end-of-run report of failed jobs.
+    pub tail: Vec<String>,
+}
+
+pub struct Recorder {
+    pub dir: PathBuf,
+    run_number: u64,
+    workflow_file: String,
+    workflow_name: String,
+    masker: Masker,
+    events: BufWriter<File>,
+    logs: IndexMap<String, BufWriter<File>>,
+    pub jobs: IndexMap<String, JobRecord>,
+}
+
+/// What the recorder leaves for the final summary.
+pub struct Recorded {
+    pub dir: PathBuf,
+    pub jobs: IndexMap<String, JobRecord>,
+}
+
+const TAIL_LINES: usize = 20;
+
+impl Recorder {
+    pub fn create(runs_dir: &Path, plan: &Plan, workflow_file: &str) -> Result<Recorder> {
+        let mut number = plan.run.run_number;
+        // Claim the folder; another run may have taken this number meanwhile.
+        let dir = loop {
+            let dir = runs_dir.join(number.to_string());
+            match std::fs::create_dir(&dir) {
+                Ok(()) => break dir,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => number += 1,
+                Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+            }
+        };
+        std::fs::create_dir_all(dir.join("logs"))?;
+        let mut masker = Masker::new();
+        masker.extend(plan.secrets.values().map(String::as_str));
+        let events = BufWriter::new(File::create(dir.join("events.jsonl"))?);
+        Ok(Recorder {
+            dir,
+            run_number: number,
+            workflow_file: workflow_file.to_string(),
+            workflow_name: plan.workflow_name.clone(),
+            masker,
+            events,
+            logs: IndexMap::new(),
+            jobs: IndexMap::new(),
+        })
+    }
+
+    fn file_name(key: &str) -> String {
+        key.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+
+    pub fn record(&mut self, event: &RunEvent) -> Result<()> {
+        let masked = self.masker.mask(&serde_json::to_string(event)?);
+        writeln!(self.events, "{masked}")?;
+        match event {
+            RunEvent::JobQueued { key, display_name } => {
+                let log_path = self
+                    .dir
+                    .join("logs")
+                    .join(format!("{}.log", Self::file_name(key)));
+                self.jobs.insert(
+                    key.clone(),
+                    JobRecord {
+                        display_name: display_name.clone(),
+                        log_path,
+                        ..JobRecord::default()
+                    },
+                );
+            }
+            RunEvent::JobStarted { key, display_name } => {
+                let record = self.jobs.entry(key.clone()).or_default();
+                record.display_name = display_name.clone();
+                record.started = Some(Instant::now());
+                if record.log_path.as_os_str().is_empty() {
+                    record.log_path = self
+                        .dir
+                        .join("logs")
+                        .join(format!("{}.log", Self::file_name(key)));
+                }
+                let file = BufWriter::new(File::create(&record.log_path)?);
+                self.logs.insert(key.clone(), file);
+            }
+            RunEvent::JobEvent { key, event } => {
+                let line = match event {
+                    JobEvent::StepStarted { name, .. } => Some(format!("##[step] {name}")),
+                    JobEvent::Log { line, .. } => Some(line.clone()),
+                    JobEvent::Annotation {
+                        level,
+                        message,
+                        file,
+                        line,
+                        ..
+                    } => Some(match (file, line) {
+                        (Some(f), Some(l)) => format!("##[{level}] {f}:{l}: {message}"),
+                        _ => format!("##[{level}] {message}"),
+                    }),
+                    JobEvent::StepFinished {
+                        index, conclusion, ..
+                    } => Some(format!("##[step {}] {conclusion}", index + 1)),
+                    JobEvent::Summary { markdown } => {
+                        let dir = self.dir.join("summaries");
+                        std::fs::create_dir_all(&dir)?;
+                        std::fs::write(
+                            dir.join(format!("{}.md", Self::file_name(key))),
+                            self.masker.mask(markdown),
+                        )?;
+                        None
+                    }
+                };
+                if let Some(line) = line {
+                    if let Some(log) = self.logs.get_mut(key) {
+                        writeln!(log, "{line}")?;
+                    }
+                    if let Some(record) = self.jobs.get_mut(key) {
+                        if record.tail.len() == TAIL_LINES {
+                            record.tail.remove(0);
+                        }
+                        record.tail.push(line);
+                    }
+                }
+            }
+            RunEvent::JobFinished {
+                key, display_name, ..
+            } => {
+                let record = self.jobs.entry(key.clone()).or_default();
+                record.display_name = display_name.clone();
+                if let Some(started) = record.started {
+                    record.seconds = started.elapsed().as_secs_f64();
+                }
+                if let Some(mut log) = self.logs.shift_remove(key) {
+                    log.flush()?;
+                }
+            }
+            RunEvent::RunStarted { .. } | RunEvent::RunFinished { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Writes `run.json` and closes the files.
+    pub fn finish(mut self, outcome: Option<&gantry_scheduler::RunOutcome>) -> Result<Recorded> {
+        self.events.flush()?;
+        for (_, mut log) in self.logs.drain(..) {
+            log.flush()?;
+        }
+        let jobs: Vec<Value> = self
+            .jobs
+            .iter()
+            .map(|(key, record)| {
+                let result = outcome.and_then(|o| o.jobs.get(key)).map(|j| &j.result);
+                json!({
+                    "key": key,
+                    "name": record.display_name,
+                    "conclusion": result.map(|r| r.conclusion.as_str()),
+                    "outputs": result.map(|r| r.outputs.iter().map(|(k, v)| (k.clone(), Value::String(self.masker.mask(v)))).collect::<serde_json::Map<_, _>>()),
+                    "error": result.and_then(|r| r.error.as_deref()).map(|e| self.masker.mask(e)),
+                    "seconds": record.seconds,
+                    "log": record.log_path.strip_prefix(&self.dir).unwrap_or(&record.log_path),
+                })
+            })
+            .collect();
+        let run = json!({
+            "run_number": self.run_number,
+            "workflow": self.workflow_name,
+            "workflow_file": self.workflow_file,
+            "conclusion": outcome.map(|o| o.conclusion.as_str()),
+            "jobs": jobs,
+        });
+        std::fs::write(self.dir.join("run.json"), serde_json::to_vec_pretty(&run)?)?;
+        Ok(Recorded {
+            dir: self.dir,
+            jobs: self.jobs,
+        })
+    }
+
+    pub fn mask(&self, text: &str) -> String {
+        self.masker.mask(text)
+    }
+}
