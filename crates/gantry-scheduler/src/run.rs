@@ -74,8 +74,8 @@ type JsonMap = serde_json::Map<String, serde_json::Value>;
 struct Scope {
     prefix: String,
     display_prefix: String,
-    /// `github`, `inputs`, `vars`.
-    contexts: JsonMap,
+    /// `github`, `inputs`, `vars` (shared: only each leg's own copy is deep-cloned).
+    contexts: Arc<JsonMap>,
     /// The same, converted once for expression evaluation (values are shared, cheap to clone).
     expr_contexts: eval::Ctx,
     secrets: Arc<IndexMap<String, String>>,
@@ -395,7 +395,7 @@ impl Run {
             prefix,
             display_prefix,
             expr_contexts: ctx_from_json(&contexts),
-            contexts,
+            contexts: Arc::new(contexts),
             secrets,
             graph,
             outputs,
@@ -568,9 +568,8 @@ impl Run {
                 );
             }
         }
-        let mut contexts = scope.contexts.clone();
-        contexts.insert("jobs".into(), serde_json::Value::Object(jobs));
-        let contexts = ctx_from_json(&contexts);
+        let mut contexts = scope.expr_contexts.clone();
+        contexts.insert("jobs", Value::from_json(&serde_json::Value::Object(jobs)));
         let host = JobStatus {
             success: true,
             failure: false,
@@ -639,8 +638,7 @@ impl Run {
         let needs = self.needs_context(node);
         let mut expr_contexts = scope.expr_contexts.clone();
         expr_contexts.insert("needs", Value::from_json(&needs));
-        let mut contexts = scope.contexts.clone();
-        contexts.insert("needs".into(), needs);
+        let contexts = Arc::clone(&scope.contexts);
         let job = self.job(node).clone();
         match eval::eval_condition(&job.if_expr, &expr_contexts, &status) {
             Err(err) => {
@@ -720,7 +718,8 @@ impl Run {
             let mut leg_expr_contexts = expr_contexts.clone();
             leg_expr_contexts.insert("matrix", Value::from_json(&matrix_json));
             leg_expr_contexts.insert("strategy", Value::from_json(&strategy_json));
-            let mut ctx = contexts.clone();
+            let mut ctx = (*contexts).clone();
+            ctx.insert("needs".into(), needs.clone());
             ctx.insert("matrix".into(), matrix_json);
             ctx.insert("strategy".into(), strategy_json);
             let scope = &self.scopes[scope_index];
@@ -823,7 +822,7 @@ impl Run {
             return;
         };
         let scope = &self.scopes[self.nodes[node].scope];
-        let prepared = (|| -> Result<PreparedLeg, String> {
+        let prepared = (|ctx: JsonMap| -> Result<PreparedLeg, String> {
             let mut runs_on = Vec::new();
             for label in &steps_job.runs_on {
                 let value = eval::eval_tree(label, &expr_contexts, status)
@@ -872,7 +871,7 @@ impl Run {
                 display_name,
                 workflow_file: scope.graph.workflow_file.clone(),
                 runs_on,
-                contexts: ctx.clone(),
+                contexts: ctx,
                 secrets: (*scope.secrets).clone(),
                 env,
                 defaults_run: merge_defaults(&scope.graph.defaults_run, &steps_job.defaults_run),
@@ -885,7 +884,7 @@ impl Run {
                 services: steps_job.services.clone(),
             };
             Ok((spec, timeout, group))
-        })();
+        })(ctx);
         let (spec, timeout, group) = match prepared {
             Ok(prepared) => prepared,
             Err(err) => {
