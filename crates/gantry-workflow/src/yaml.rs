@@ -764,9 +764,22 @@ impl Builder<'_, '_> {
                         end = end.max(start);
                     }
                 }
+                let mut value = cow_into_string(value);
+                let text = self.index.text();
+                if matches!(
+                    style,
+                    saphyr_parser::ScalarStyle::Literal | saphyr_parser::ScalarStyle::Folded
+                ) && !text.ends_with('\n')
+                    && end.offset as usize >= text.len()
+                    && value.ends_with('\n')
+                {
+                    // A block scalar that ends the file without a line break has no final line
+                    // break to keep (saphyr-parser adds one; libyaml and GitHub do not).
+                    value.pop();
+                }
                 let node = Node {
                     kind: NodeKind::Scalar {
-                        value: cow_into_string(value),
+                        value,
                         style: ScalarStyle::from_saphyr(style),
                         tag,
                     },

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use gantry_workflow::check::{check_workflow, NoProject};
 use gantry_workflow::load::load_workflow_with;
-use gantry_workflow::model::{Condition, ConditionKind, Job};
+use gantry_workflow::model::{Condition, ConditionKind, ExprOr, Job, Spanned, TStr};
 use gantry_workflow::yaml::Limits;
 use gantry_workflow::Diagnostic;
 use serde_json::Value as Json;
@@ -22,11 +22,17 @@ fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test_data/languageservices/workflow-parser")
 }
 
-/// Splits a case file on lines that are exactly `---`.
+/// Splits a case file on lines that are exactly `---`. The line break before a separator belongs
+/// to it (the expected outputs show a final `run: |` line without its newline).
 fn documents(text: &str) -> Vec<String> {
     let mut docs = vec![String::new()];
     for line in text.split_inclusive('\n') {
         if line.trim_end_matches(['\n', '\r']) == "---" {
+            if let Some(last) = docs.last_mut() {
+                let trimmed = last.strip_suffix('\n').unwrap_or(last);
+                let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+                last.truncate(trimmed.len());
+            }
             docs.push(String::new());
         } else if let Some(last) = docs.last_mut() {
             last.push_str(line);
@@ -129,6 +135,71 @@ fn literal(token: &Json) -> (Option<&str>, Option<(u64, u64)>) {
     }
 }
 
+fn compare_literal(what: &str, ours: Option<&TStr>, want: &str) -> Result<(), String> {
+    match ours {
+        Some(t) if !t.is_literal() || t.raw == want => Ok(()),
+        _ => Err(format!(
+            "{what}: {:?} != expected {want:?}",
+            ours.map(|t| &t.raw)
+        )),
+    }
+}
+
+fn compare_bool(
+    what: &str,
+    ours: &Option<Spanned<ExprOr<bool>>>,
+    want: bool,
+) -> Result<(), String> {
+    match ours.as_ref().map(|s| &s.value) {
+        Some(ExprOr::Value(b)) if *b == want => Ok(()),
+        _ => Err(format!("{what}: {ours:?} != expected {want}")),
+    }
+}
+
+/// `runs-on` (string or list of strings), `timeout-minutes` (number or "Infinity") and
+/// `continue-on-error` (bool), when the expected value is a literal.
+fn compare_scalars(id: &str, job: &Job, expected: &Json) -> Result<(), String> {
+    let labels: Vec<&str> = job
+        .runs_on
+        .as_ref()
+        .map(|r| r.labels.iter().map(|l| l.raw.as_str()).collect())
+        .unwrap_or_default();
+    match &expected["runs-on"] {
+        Json::String(want) if labels != [want.as_str()] => {
+            return Err(format!("job {id}: runs-on {labels:?} != expected {want:?}"));
+        }
+        Json::Array(items) if items.iter().all(Json::is_string) => {
+            let want: Vec<&str> = items.iter().filter_map(Json::as_str).collect();
+            if labels != want {
+                return Err(format!("job {id}: runs-on {labels:?} != expected {want:?}"));
+            }
+        }
+        _ => {}
+    }
+    let want_timeout = match &expected["timeout-minutes"] {
+        Json::Number(n) => n.as_f64(),
+        Json::String(s) if s == "Infinity" => Some(f64::INFINITY),
+        Json::String(s) if s == "-Infinity" => Some(f64::NEG_INFINITY),
+        _ => None,
+    };
+    if let Some(want) = want_timeout {
+        let ours = job.timeout_minutes.as_ref().map(|t| &t.value);
+        if !matches!(ours, Some(ExprOr::Value(v)) if *v == want) {
+            return Err(format!(
+                "job {id}: timeout-minutes {ours:?} != expected {want}"
+            ));
+        }
+    }
+    if let Some(want) = expected["continue-on-error"].as_bool() {
+        compare_bool(
+            &format!("job {id}: continue-on-error"),
+            &job.continue_on_error,
+            want,
+        )?;
+    }
+    Ok(())
+}
+
 fn compare_job(job: &Job, expected: &Json) -> Result<(), String> {
     let (id, id_pos) = literal(&expected["id"]);
     let id = id.unwrap_or_default();
@@ -171,6 +242,7 @@ fn compare_job(job: &Job, expected: &Json) -> Result<(), String> {
             return Err(format!("job {id}: if `{ours}` != expected `{expected_if}`"));
         }
     }
+    compare_scalars(id, job, expected)?;
     if let Some(expected_steps) = expected["steps"].as_array() {
         let steps = job.step_list();
         if steps.len() != expected_steps.len() {
@@ -195,6 +267,26 @@ fn compare_job(job: &Job, expected: &Json) -> Result<(), String> {
                         "job {id}: step if `{ours}` != expected `{expected_if}`"
                     ));
                 }
+            }
+            for (key, ours) in [
+                ("run", &step.run),
+                ("uses", &step.uses),
+                ("name", &step.name),
+            ] {
+                // Names GitHub generates (for `wait:` steps, ...) are not part of the model.
+                if ours.is_none() && key == "name" {
+                    continue;
+                }
+                if let Some(want) = exp[key].as_str() {
+                    compare_literal(&format!("job {id}: step {key}"), ours.as_ref(), want)?;
+                }
+            }
+            if let Some(want) = exp["continue-on-error"].as_bool() {
+                compare_bool(
+                    &format!("job {id}: step continue-on-error"),
+                    &step.continue_on_error,
+                    want,
+                )?;
             }
             // Literal env values, after GitHub's scalar-to-string coercion.
             for pair in exp["env"]["map"]

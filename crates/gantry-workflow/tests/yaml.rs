@@ -463,3 +463,22 @@ fn long_non_ascii_lines_load_in_linear_time() {
         text.find("k19999").expect("key")
     );
 }
+
+#[test]
+fn block_scalars_at_end_of_file_without_newline_have_no_final_line_break() {
+    for (text, want) in [
+        ("a: |\n  x\n  y", "x\ny"),
+        ("a: |\n  x\n  y\n", "x\ny\n"),
+        ("a: >\n  x\n  y", "x y"),
+        ("a: |-\n  x\n", "x"),
+    ] {
+        let (node, diags) = parse(text);
+        assert!(diags.is_empty(), "{diags:?}");
+        let node = node.expect("root");
+        assert_eq!(
+            node.as_map().expect("map")[0].1.as_scalar(),
+            Some(want),
+            "{text:?}"
+        );
+    }
+}
