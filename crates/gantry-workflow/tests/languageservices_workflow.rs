@@ -4,8 +4,9 @@
 //! A case expecting `errors` passes when the loader reports at least one error; how many of the
 //! expected (Line, Col) positions we hit is printed as a figure. A case expecting `jobs` passes
 //! when the loader reports no error and the job ids, `needs`, `if` conditions (with GitHub's
-//! `success() && (...)` rule), step counts, explicit step ids and literal step `env` values
-//! match. Cases that fail are listed with a reason in `workflow-parser/skipped.txt`; the test
+//! `success() && (...)` rule), step counts, explicit step ids and the literal values of
+//! `runs-on`, `timeout-minutes`, `continue-on-error`, job `name`/`env`/`outputs`/`container`/
+//! `services`/`environment`/`concurrency` and step `run`/`uses`/`name`/`env` match. Cases that fail are listed with a reason in `workflow-parser/skipped.txt`; the test
 //! fails when a listed case passes or an unlisted case fails. `GANTRY_BLESS=1` rewrites the list.
 
 use std::collections::BTreeMap;
@@ -13,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use gantry_workflow::check::{check_workflow, NoProject};
 use gantry_workflow::load::load_workflow_with;
-use gantry_workflow::model::{Condition, ConditionKind, ExprOr, Job, Spanned, TStr};
+use gantry_workflow::model::{
+    Condition, ConditionKind, Container, ExprOr, Job, Spanned, TStr, Vars,
+};
 use gantry_workflow::yaml::Limits;
 use gantry_workflow::Diagnostic;
 use serde_json::Value as Json;
@@ -196,6 +199,144 @@ fn compare_scalars(id: &str, job: &Job, expected: &Json) -> Result<(), String> {
             &job.continue_on_error,
             want,
         )?;
+    }
+    compare_sections(id, job, expected)
+}
+
+/// The value under `key` of a serialized mapping token (`{"type":2,"map":[{Key,Value}]}`).
+fn map_get<'a>(token: &'a Json, key: &str) -> Option<&'a Json> {
+    token["map"]
+        .as_array()?
+        .iter()
+        .find(|pair| literal(&pair["Key"]).0 == Some(key))
+        .map(|pair| &pair["Value"])
+}
+
+/// Every literal string value of a serialized mapping token matches `vars`.
+fn compare_vars(what: &str, vars: Option<&Vars>, token: &Json) -> Result<(), String> {
+    for pair in token["map"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let (Some(key), Some(want)) = (literal(&pair["Key"]).0, pair["Value"].as_str()) else {
+            continue;
+        };
+        let ours = vars.and_then(|v| v.entries.get(key)).map(|v| &v.value);
+        compare_literal(&format!("{what} {key}"), ours, want)?;
+    }
+    Ok(())
+}
+
+fn compare_container(what: &str, ours: Option<&Container>, token: &Json) -> Result<(), String> {
+    let image = ours.and_then(|c| c.image.as_ref());
+    match token {
+        Json::String(want) => compare_literal(&format!("{what} image"), image, want),
+        Json::Object(_) => {
+            if let Some(want) = map_get(token, "image").and_then(Json::as_str) {
+                compare_literal(&format!("{what} image"), image, want)?;
+            }
+            if let Some(env) = map_get(token, "env") {
+                compare_vars(
+                    &format!("{what} env"),
+                    ours.and_then(|c| c.env.as_ref()),
+                    env,
+                )?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Job `name`, `env`, `outputs`, `container`, `services`, `environment` and `concurrency`,
+/// where the expected values are literals.
+fn compare_sections(id: &str, job: &Job, expected: &Json) -> Result<(), String> {
+    if let (Some(want), Some(name)) = (literal(&expected["name"]).0, job.name.as_ref()) {
+        compare_literal(&format!("job {id}: name"), Some(name), want)?;
+    }
+    compare_vars(
+        &format!("job {id}: env"),
+        job.env.as_ref(),
+        &expected["env"],
+    )?;
+    compare_vars(
+        &format!("job {id}: outputs"),
+        job.outputs.as_ref(),
+        &expected["outputs"],
+    )?;
+    if !expected["container"].is_null() {
+        compare_container(
+            &format!("job {id}: container"),
+            job.container.as_ref(),
+            &expected["container"],
+        )?;
+    }
+    for pair in expected["services"]["map"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let Some(service) = literal(&pair["Key"]).0 else {
+            continue;
+        };
+        let ours = job
+            .services
+            .as_ref()
+            .and_then(|s| s.entries.get(service))
+            .map(|s| &s.container);
+        compare_container(
+            &format!("job {id}: service {service}"),
+            ours,
+            &pair["Value"],
+        )?;
+    }
+    let environment = job.environment.as_ref();
+    match &expected["environment"] {
+        Json::String(want) => {
+            compare_literal(
+                &format!("job {id}: environment"),
+                environment.and_then(|e| e.name.as_ref()),
+                want,
+            )?;
+        }
+        token @ Json::Object(_) => {
+            for (key, ours) in [
+                ("name", environment.and_then(|e| e.name.as_ref())),
+                ("url", environment.and_then(|e| e.url.as_ref())),
+            ] {
+                if let Some(want) = map_get(token, key).and_then(Json::as_str) {
+                    compare_literal(&format!("job {id}: environment {key}"), ours, want)?;
+                }
+            }
+        }
+        _ => {}
+    }
+    let concurrency = job.concurrency.as_ref();
+    match &expected["concurrency"] {
+        Json::String(want) => {
+            compare_literal(
+                &format!("job {id}: concurrency"),
+                concurrency.and_then(|c| c.group.as_ref()),
+                want,
+            )?;
+        }
+        token @ Json::Object(_) => {
+            if let Some(want) = map_get(token, "group").and_then(Json::as_str) {
+                compare_literal(
+                    &format!("job {id}: concurrency group"),
+                    concurrency.and_then(|c| c.group.as_ref()),
+                    want,
+                )?;
+            }
+            if let Some(want) = map_get(token, "cancel-in-progress").and_then(Json::as_bool) {
+                let ours = concurrency
+                    .map(|c| c.cancel_in_progress.clone())
+                    .unwrap_or_default();
+                compare_bool(&format!("job {id}: cancel-in-progress"), &ours, want)?;
+            }
+        }
+        _ => {}
     }
     Ok(())
 }
