@@ -6,8 +6,9 @@
 //! when the loader reports no error and the job ids, `needs`, `if` conditions (with GitHub's
 //! `success() && (...)` rule), step counts, explicit step ids and the literal values of
 //! `runs-on`, `timeout-minutes`, `continue-on-error`, job `name`/`env`/`outputs`/`container`/
-//! `services`/`environment`/`concurrency` and step `run`/`uses`/`name`/`env` match. Cases that fail are listed with a reason in `workflow-parser/skipped.txt`; the test
-//! fails when a listed case passes or an unlisted case fails. `GANTRY_BLESS=1` rewrites the list.
+//! `services`/`environment`/`concurrency` and step `run`/`uses`/`name`/`env` match. Cases that
+//! fail are listed with a reason in `workflow-parser/skipped.txt`; the test fails when a listed
+//! case passes or an unlisted case fails. `GANTRY_BLESS=1` rewrites the list.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
