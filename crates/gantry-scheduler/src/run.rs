@@ -18,7 +18,9 @@
 //! - A cancelled job that does not stop within [`CANCEL_GRACE`] (GitHub's default
 //!   `cancel-timeout-minutes`, 5) is abandoned: its future is dropped.
 //! - A reusable workflow call job becomes a sub-graph (keys `caller/job`); its result
-//!   aggregates the called jobs and its outputs come from `on.workflow_call.outputs`.
+//!   aggregates the called jobs and its outputs come from `on.workflow_call.outputs`. Call legs
+//!   take max-parallel slots and concurrency groups like other jobs (not global job slots: the
+//!   called jobs take those); cancelling a call leg cancels its sub-graph.
 //!
 //! Invariant: all state is owned by the loop in [`run_plan`]; leg tasks only send messages
 //! back. Tests: `tests/scenarios.rs`.
@@ -124,6 +126,20 @@ struct Leg {
     done: bool,
     /// The sub-graph of a reusable workflow call leg.
     child_scope: Option<usize>,
+    /// A call leg waiting for its max-parallel slot or concurrency group.
+    pending_call: Option<Box<PendingCall>>,
+    /// Slots held by a running call leg, released when it finishes.
+    held: Option<LegSlots>,
+    /// Cancelled when the leg finishes (stops watchers of call legs).
+    finished: CancellationToken,
+}
+
+/// Everything needed to start a reusable workflow call once it may run.
+struct PendingCall {
+    contexts: JsonMap,
+    secrets: IndexMap<String, String>,
+    graph: Arc<JobGraph>,
+    outputs: Vec<(String, String)>,
 }
 
 enum Msg {
@@ -133,6 +149,15 @@ enum Msg {
         node: usize,
         leg: usize,
         result: JobResult,
+        slots: LegSlots,
+    },
+    /// A running call leg's token was cancelled from outside the loop (a newer holder of its
+    /// concurrency group with `cancel-in-progress`): cancel its sub-graph.
+    CancelLeg { node: usize, leg: usize },
+    /// A call leg got its slots and may start its sub-graph.
+    StartCall {
+        node: usize,
+        leg: usize,
         slots: LegSlots,
     },
 }
@@ -282,6 +307,8 @@ pub async fn run_plan(
                     run.leg_done(node, leg, result);
                     drop(slots);
                 }
+                Some(Msg::StartCall { node, leg, slots }) => run.start_pending_call(node, leg, slots),
+                Some(Msg::CancelLeg { node, leg }) => run.cancel_leg(node, leg),
                 // Unreachable while `run` holds a sender; stop rather than spin.
                 None => break,
             },
@@ -747,6 +774,9 @@ impl Run {
                 cancel: CancellationToken::new(),
                 done: false,
                 child_scope: None,
+                pending_call: None,
+                held: None,
+                finished: CancellationToken::new(),
             });
             leg_contexts.push((ctx, leg_expr_contexts, continue_on_error.err()));
         }
@@ -786,7 +816,9 @@ impl Run {
                 }
                 JobBody::Call(call) => {
                     let contexts = (ctx, leg_expr_contexts);
-                    self.start_call_leg(node, leg, call, contexts, &status, key, display_name)
+                    let concurrency = job.concurrency.as_ref();
+                    let limits = (slots.clone(), concurrency);
+                    self.start_call_leg(node, leg, call, contexts, &status, limits)
                 }
             }
         }
@@ -923,8 +955,10 @@ impl Run {
         call: &CallJob,
         (ctx, expr_contexts): (JsonMap, eval::Ctx),
         status: &JobStatus,
-        key: String,
-        display_name: String,
+        (slots, concurrency): (
+            Option<Arc<Semaphore>>,
+            Option<&gantry_plan::ConcurrencySpec>,
+        ),
     ) {
         let scope = &self.scopes[self.nodes[node].scope];
         let prepared = (|| -> Result<(JsonMap, IndexMap<String, String>), String> {
@@ -1022,10 +1056,20 @@ impl Run {
                 return;
             }
         };
-        self.emit(RunEvent::JobStarted {
-            key: key.clone(),
-            display_name: display_name.clone(),
-        });
+        let group = match concurrency {
+            Some(spec) => {
+                let group = eval::eval_string(&spec.group, &expr_contexts, status);
+                let cancel = eval::eval_bool(&spec.cancel_in_progress, &expr_contexts, status);
+                match (group, cancel) {
+                    (Ok(group), Ok(cancel)) => (!group.is_empty()).then_some((group, cancel)),
+                    (Err(err), _) | (_, Err(err)) => {
+                        self.send_done(node, leg, failed_result(format!("concurrency: {err}")));
+                        return;
+                    }
+                }
+            }
+            None => None,
+        };
         let mut contexts = JsonMap::new();
         for name in ["github", "vars"] {
             if let Some(value) = scope.contexts.get(name) {
@@ -1042,17 +1086,98 @@ impl Run {
             );
             return;
         }
-        if graph.jobs.is_empty() {
+        let pending = Box::new(PendingCall {
+            contexts,
+            secrets,
+            graph,
+            outputs: call.called.outputs.clone(),
+        });
+        if let NodeState::Running(run) = &mut self.nodes[node].state {
+            if let Some(state) = run.legs.get_mut(leg) {
+                state.pending_call = Some(pending);
+            }
+        }
+        if slots.is_none() && group.is_none() {
+            self.start_pending_call(node, leg, LegSlots::default());
+            return;
+        }
+        // Wait for the max-parallel slot and the concurrency group off the loop.
+        let token = self.leg_token(node, leg);
+        let groups = Arc::clone(&self.groups);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let mut held = LegSlots::default();
+            let acquired = async {
+                held._max_parallel = acquire_slot(&slots, &token)
+                    .await
+                    .map_err(|()| "cancelled before it started".to_owned())?;
+                if let Some((group, cancel_in_progress)) = &group {
+                    let permit = groups.acquire(group, *cancel_in_progress, &token).await;
+                    held._group = Some(permit.map_err(|e| e.to_string())?);
+                }
+                Ok::<(), String>(())
+            }
+            .await;
+            let msg = match acquired {
+                Ok(()) => Msg::StartCall {
+                    node,
+                    leg,
+                    slots: held,
+                },
+                Err(reason) => Msg::LegDone {
+                    node,
+                    leg,
+                    result: cancelled_result(&reason),
+                    slots: held,
+                },
+            };
+            let _ = tx.send(msg);
+        });
+    }
+
+    /// Starts the sub-graph of a call leg that may now run.
+    fn start_pending_call(&mut self, node: usize, leg: usize, slots: LegSlots) {
+        let NodeState::Running(run) = &mut self.nodes[node].state else {
+            return;
+        };
+        let Some(state) = run.legs.get_mut(leg) else {
+            return;
+        };
+        let Some(pending) = state.pending_call.take() else {
+            return;
+        };
+        if slots._group.is_some() {
+            let (token, finished, tx) = (
+                state.cancel.clone(),
+                state.finished.clone(),
+                self.tx.clone(),
+            );
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = token.cancelled() => {
+                        let _ = tx.send(Msg::CancelLeg { node, leg });
+                    }
+                    _ = finished.cancelled() => {}
+                }
+            });
+        }
+        state.held = Some(slots);
+        let (key, display_name) = (state.key.clone(), state.display_name.clone());
+        self.emit(RunEvent::JobStarted {
+            key: key.clone(),
+            display_name: display_name.clone(),
+        });
+        if pending.graph.jobs.is_empty() {
             self.send_done(node, leg, JobResult::new(Conclusion::Success));
             return;
         }
         let child = self.add_scope(
             format!("{key}/"),
             format!("{display_name} / "),
-            contexts,
-            Arc::new(secrets),
-            graph,
-            call.called.outputs.clone(),
+            pending.contexts,
+            Arc::new(pending.secrets),
+            pending.graph,
+            pending.outputs,
             Some((node, leg)),
         );
         if let NodeState::Running(run) = &mut self.nodes[node].state {
@@ -1073,6 +1198,9 @@ impl Run {
             return;
         }
         leg_state.done = true;
+        // Released at the end of this function, after the leg is reported finished.
+        let _held = leg_state.held.take();
+        leg_state.finished.cancel();
         let key = leg_state.key.clone();
         let display_name = leg_state.display_name.clone();
         let effective = match result.conclusion {
