@@ -163,11 +163,37 @@ pub enum GraphError {
     Cycle(String),
     #[error("job id '{0}' is used twice")]
     DuplicateJob(String),
+    #[error("there is no job '{0}' in the workflow")]
+    UnknownJob(String),
 }
 
 impl JobGraph {
     pub fn job(&self, id: &str) -> Option<&PlanJob> {
         self.jobs.iter().find(|j| j.job_id == id)
+    }
+
+    /// Keeps only the jobs named in `ids` and the jobs they need, transitively (`gantry run -j`).
+    /// Unknown ids are an error; the file order of the kept jobs is unchanged.
+    pub fn retain_with_needs(&mut self, ids: &[String]) -> Result<(), GraphError> {
+        let mut keep: Vec<String> = Vec::new();
+        let mut stack: Vec<String> = Vec::new();
+        for id in ids {
+            if self.job(id).is_none() {
+                return Err(GraphError::UnknownJob(id.clone()));
+            }
+            stack.push(id.clone());
+        }
+        while let Some(id) = stack.pop() {
+            if keep.contains(&id) {
+                continue;
+            }
+            if let Some(job) = self.job(&id) {
+                stack.extend(job.needs.iter().cloned());
+            }
+            keep.push(id);
+        }
+        self.jobs.retain(|job| keep.contains(&job.job_id));
+        Ok(())
     }
 
     /// Checks that ids are unique, every need exists, and there is no cycle.

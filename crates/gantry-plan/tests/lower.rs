@@ -364,3 +364,27 @@ fn graph_errors() {
         "needs unknown job 'b'",
     );
 }
+
+#[test]
+fn retain_jobs_with_their_needs() {
+    let text = "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: y\n  b:\n    needs: a\n    runs-on: x\n    steps:\n      - run: y\n  c:\n    needs: b\n    runs-on: x\n    steps:\n      - run: y\n  d:\n    runs-on: x\n    steps:\n      - run: y\n";
+    let check = |ids: &[&str], expected: &[&str]| {
+        let mut plan = lower_text(text, &[]).unwrap();
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        plan.graph.retain_with_needs(&ids).unwrap();
+        let kept: Vec<&str> = plan.graph.jobs.iter().map(|j| j.job_id.as_str()).collect();
+        assert_eq!(kept, expected, "{ids:?}");
+        plan.graph.validate().unwrap();
+    };
+    check(&["c"], &["a", "b", "c"]);
+    check(&["b"], &["a", "b"]);
+    check(&["d", "a"], &["a", "d"]);
+    let mut plan = lower_text(text, &[]).unwrap();
+    assert_eq!(
+        plan.graph
+            .retain_with_needs(&["nope".to_string()])
+            .unwrap_err()
+            .to_string(),
+        "there is no job 'nope' in the workflow"
+    );
+}
