@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("gantry-expr", 0),
     ("gantry-workflow", 1),
     ("gantry-plan", 2),
+    ("gantry-docker", 2),
     ("gantry-scheduler", 3),
     ("gantry-executor", 3),
     ("gantry", 5),

@@ -1,0 +1,297 @@
+//! The connection to a Docker engine, images, networks and garbage collection.
+//!
+//! Invariant: an [`Engine`] has answered a version request when it exists (its API version is
+//! negotiated down to the engine's, so older engines work); nothing here shells out to the docker
+//! CLI. Tests: tests/engine.rs (real engine; skipped with a reason when none answers, failing under CI).
+
+use std::time::Duration;
+
+use bollard::query_parameters::{
+    CreateImageOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
+    RemoveContainerOptions, RemoveVolumeOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use crate::error::DockerError;
+use crate::labels;
+
+/// A connected Docker engine. Cheap to clone (shares one connection pool).
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) docker: Docker,
+    endpoint: String,
+}
+
+/// Where an image came from when [`Engine::ensure_image`] made sure it is present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// It was already present locally.
+    Local,
+    /// It was pulled from its registry.
+    Pulled,
+}
+
+/// What [`Engine::gc`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+    pub volumes: Vec<String>,
+}
+
+impl Engine {
+    /// Connects to `DOCKER_HOST` (unix://, tcp:// or http://) or the default socket
+    /// `/var/run/docker.sock`, and checks the engine answers.
+    pub async fn connect() -> Result<Engine, DockerError> {
+        let endpoint = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|host| !host.is_empty())
+            .unwrap_or_else(|| String::from("unix:///var/run/docker.sock"));
+        let not_reachable = |source| DockerError::NotReachable {
+            endpoint: endpoint.clone(),
+            source,
+        };
+        let docker = Docker::connect_with_defaults().map_err(not_reachable)?;
+        // A long timeout: an exec stream or a pull may legitimately take minutes; waits that must be
+        // bounded are bounded by their callers.
+        let docker = docker.with_timeout(Duration::from_secs(3600));
+        let probe = docker.clone().with_timeout(Duration::from_secs(10));
+        probe.ping().await.map_err(not_reachable)?;
+        let docker = docker.negotiate_version().await.map_err(not_reachable)?;
+        Ok(Engine { docker, endpoint })
+    }
+
+    /// Where this engine was reached (`unix:///var/run/docker.sock`, `tcp://...`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The underlying client, for what this crate does not wrap yet.
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The engine's version string (`20.10.24+dfsg1`).
+    pub async fn server_version(&self) -> Result<String, DockerError> {
+        let version = self
+            .docker
+            .version()
+            .await
+            .map_err(DockerError::api("querying the engine version"))?;
+        Ok(version.version.unwrap_or_default())
+    }
+
+    /// Makes sure `image` is present: uses the local copy when there is one, else pulls it (bounded by
+    /// `pull_timeout`). The error says what was tried when neither works.
+    pub async fn ensure_image(
+        &self,
+        image: &str,
+        pull_timeout: Duration,
+    ) -> Result<ImageSource, DockerError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => return Ok(ImageSource::Local),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(source) => {
+                return Err(DockerError::Api {
+                    action: format!("inspecting image {image:?}"),
+                    source,
+                })
+            }
+        }
+        let (repository, tag) = split_reference(image);
+        let options = CreateImageOptions {
+            from_image: Some(repository.to_string()),
+            tag: Some(tag.to_string()),
+            ..Default::default()
+        };
+        let pull = async {
+            let mut progress = self.docker.create_image(Some(options), None, None);
+            while let Some(item) = progress.next().await {
+                let info = item.map_err(|error| error.to_string())?;
+                if let Some(error) = info.error_detail.and_then(|detail| detail.message) {
+                    return Err(error);
+                }
+            }
+            Ok(())
+        };
+        let unavailable = |reason: String| DockerError::ImageUnavailable {
+            image: image.to_string(),
+            reason,
+        };
+        match tokio::time::timeout(pull_timeout, pull).await {
+            Err(_) => Err(unavailable(format!(
+                "the pull did not finish within {pull_timeout:?}"
+            ))),
+            Ok(Err(reason)) => Err(unavailable(reason)),
+            // The pull stream may end without an error yet without the image (some registries).
+            Ok(Ok(())) => match self.docker.inspect_image(image).await {
+                Ok(_) => Ok(ImageSource::Pulled),
+                Err(error) => Err(unavailable(format!(
+                    "the pull ended but the image is still missing: {error}"
+                ))),
+            },
+        }
+    }
+
+    /// Creates a user-defined bridge network labelled for `run_id`; returns its id. Containers on it
+    /// reach each other by name and network alias.
+    pub async fn create_network(&self, name: &str, run_id: &str) -> Result<String, DockerError> {
+        let request = bollard::models::NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some(String::from("bridge")),
+            labels: Some(labels::labels(run_id, None, None)),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_network(request)
+            .await
+            .map_err(DockerError::api(format!("creating network {name}")))?;
+        Ok(created.id)
+    }
+
+    /// Removes a network; one that is already gone is not an error.
+    pub async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
+        match self.docker.remove_network(name).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(source) => Err(DockerError::Api {
+                action: format!("removing network {name}"),
+                source,
+            }),
+        }
+    }
+
+    /// Removes every container, network and volume labelled `gantry.managed=true` (only those of
+    /// `run_id` when given): containers first (forcibly, with their anonymous volumes), then networks,
+    /// then volumes. Keeps going past a failure and reports the first one at the end.
+    pub async fn gc(&self, run_id: Option<&str>) -> Result<GcReport, DockerError> {
+        let filters = labels::label_filter(run_id);
+        let mut report = GcReport::default();
+        let mut first_error = None;
+        let containers = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters.clone()),
+                ..Default::default()
+            }))
+            .await
+            .map_err(DockerError::api("listing gantry containers"))?;
+        for container in containers {
+            let Some(id) = container.id else { continue };
+            let name = container
+                .names
+                .and_then(|names| names.into_iter().next())
+                .map(|name| name.trim_start_matches('/').to_string())
+                .unwrap_or_else(|| id.clone());
+            let options = RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..Default::default()
+            };
+            match self.docker.remove_container(&id, Some(options)).await {
+                Ok(()) => report.containers.push(name),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(source) => {
+                    first_error.get_or_insert(DockerError::Api {
+                        action: format!("removing container {name}"),
+                        source,
+                    });
+                }
+            }
+        }
+        let networks = self
+            .docker
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(filters.clone()),
+            }))
+            .await
+            .map_err(DockerError::api("listing gantry networks"))?;
+        for network in networks {
+            let Some(name) = network.name else { continue };
+            match self.remove_network(&name).await {
+                Ok(()) => report.networks.push(name),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        let volumes = self
+            .docker
+            .list_volumes(Some(ListVolumesOptions {
+                filters: Some(filters),
+            }))
+            .await
+            .map_err(DockerError::api("listing gantry volumes"))?;
+        for volume in volumes.volumes.unwrap_or_default() {
+            match self
+                .docker
+                .remove_volume(&volume.name, Some(RemoveVolumeOptions { force: true }))
+                .await
+            {
+                Ok(()) => report.volumes.push(volume.name),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(source) => {
+                    first_error.get_or_insert(DockerError::Api {
+                        action: format!("removing volume {}", volume.name),
+                        source,
+                    });
+                }
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(report),
+        }
+    }
+}
+
+/// Splits `repo[:tag][@digest]` into what the pull API takes; the tag defaults to `latest`. A colon
+/// inside the registry host (`localhost:5000/app`) is not a tag separator.
+pub fn split_reference(image: &str) -> (&str, &str) {
+    if image.contains('@') {
+        // A digest reference is pulled as a whole.
+        return (image, "");
+    }
+    let last_slash = image.rfind('/').map_or(0, |index| index + 1);
+    match image[last_slash..].rfind(':') {
+        Some(colon) => {
+            let split = last_slash + colon;
+            (&image[..split], &image[split + 1..])
+        }
+        None => (image, "latest"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_reference;
+
+    fn check(input: &str, repository: &str, tag: &str) {
+        assert_eq!(
+            split_reference(input),
+            (repository, tag),
+            "input: {input:?}"
+        );
+    }
+
+    #[test]
+    fn splits_image_references() {
+        check("postgres", "postgres", "latest");
+        check("postgres:15", "postgres", "15");
+        check("ghcr.io/org/app:1.2", "ghcr.io/org/app", "1.2");
+        check("localhost:5000/app", "localhost:5000/app", "latest");
+        check("localhost:5000/app:v1", "localhost:5000/app", "v1");
+        check("app@sha256:abc", "app@sha256:abc", "");
+    }
+}
