@@ -295,6 +295,11 @@ pub async fn run_plan(
     }
 
     loop {
+        // Decide on cancellation before starting anything, so a run cancelled early starts
+        // only the jobs whose `if:` holds when cancelled.
+        if run_token.is_cancelled() && !run.cancelled {
+            run.cancel_all();
+        }
         while let Some(node) = run.ready.pop_front() {
             run.start_node(node);
         }

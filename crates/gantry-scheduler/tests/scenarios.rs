@@ -344,7 +344,9 @@ async fn run_scenario(scenario: &Scenario) -> Observed {
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
-    if let Some(ms) = scenario.cancel_at_ms {
+    if scenario.cancel_at_ms == Some(0) {
+        cancel.cancel();
+    } else if let Some(ms) = scenario.cancel_at_ms {
         let cancel = cancel.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(ms)).await;
