@@ -54,4 +54,7 @@ pub struct RunOutcome {
     pub jobs: IndexMap<String, JobOutcome>,
     /// Per workflow job (matrix legs aggregated), by key: the result `needs` saw.
     pub needs_results: IndexMap<String, Conclusion>,
+    /// Why the run as a whole failed or was cancelled before its jobs ran (an invalid job
+    /// graph, a concurrency group that went to a newer run).
+    pub error: Option<String>,
 }

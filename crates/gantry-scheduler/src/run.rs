@@ -227,17 +227,7 @@ pub async fn run_plan(
             conclusion: Conclusion::Failure,
         });
         let mut outcome = run.outcome(Conclusion::Failure);
-        outcome.jobs.insert(
-            String::new(),
-            JobOutcome {
-                display_name: plan.workflow_name.clone(),
-                result: JobResult {
-                    conclusion: Conclusion::Failure,
-                    outputs: IndexMap::new(),
-                    error: Some(err.to_string()),
-                },
-            },
-        );
+        outcome.error = Some(err.to_string());
         return outcome;
     }
 
@@ -279,7 +269,7 @@ pub async fn run_plan(
         Vec::new(),
         None,
     );
-    if let Some(reason) = refused {
+    if let Some(reason) = &refused {
         // Every job of a run that never got its concurrency group is cancelled.
         run.cancelled = true;
         let nodes = run.scopes[root].nodes.clone();
@@ -324,7 +314,9 @@ pub async fn run_plan(
 
     let conclusion = run.conclusion();
     run.emit(RunEvent::RunFinished { conclusion });
-    run.outcome(conclusion)
+    let mut outcome = run.outcome(conclusion);
+    outcome.error = refused;
+    outcome
 }
 
 fn drain(rx: &mut UnboundedReceiver<Msg>) {
@@ -660,6 +652,7 @@ impl Run {
             conclusion,
             jobs: self.outcome_jobs.clone(),
             needs_results: self.needs_results.clone(),
+            error: None,
         }
     }
 

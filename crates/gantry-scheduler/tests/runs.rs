@@ -130,6 +130,10 @@ async fn workflow_group_queues_and_a_newer_pending_run_replaces_the_older() {
     let (third, _) = third.await.unwrap();
     assert_eq!(first.conclusion, Conclusion::Success);
     assert_eq!(second.conclusion, Conclusion::Cancelled);
+    assert!(second
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("higher priority waiting request")));
     assert!(second_events
         .iter()
         .all(|e| !matches!(e, RunEvent::JobStarted { .. })));
@@ -181,4 +185,25 @@ async fn event_stream_order() {
         let text = serde_json::to_string(event).unwrap();
         assert_eq!(&serde_json::from_str::<RunEvent>(&text).unwrap(), event);
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_invalid_graph_fails_the_run_with_a_reason() {
+    let mut broken = plan("1", None);
+    broken.graph.jobs[0].needs = vec!["missing".into()];
+    let (outcome, events) = start(broken, slow(10), &ConcurrencyGroups::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome.conclusion, Conclusion::Failure);
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some("job 'work' needs unknown job 'missing'")
+    );
+    assert!(outcome.jobs.is_empty());
+    assert!(matches!(
+        events.last(),
+        Some(RunEvent::RunFinished {
+            conclusion: Conclusion::Failure
+        })
+    ));
 }
