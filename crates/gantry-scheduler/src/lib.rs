@@ -16,4 +16,4 @@ pub mod run;
 
 pub use concurrency::{ConcurrencyGroups, GroupPermit};
 pub use event::{RunEvent, RunOutcome};
-pub use run::{run_plan, SchedulerOptions, DEFAULT_TIMEOUT_MINUTES};
+pub use run::{run_plan, SchedulerOptions, CANCEL_GRACE, DEFAULT_TIMEOUT_MINUTES};
