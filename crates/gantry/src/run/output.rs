@@ -105,16 +105,8 @@ fn plain(event: &RunEvent, names: &mut IndexMap<String, String>, recorder: &Reco
             match event {
                 JobEvent::StepStarted { name, .. } => writeln!(out, "[{job}] ▶ {name}"),
                 JobEvent::Log { line, .. } => writeln!(out, "[{job}]   {line}"),
-                JobEvent::Annotation {
-                    level,
-                    message,
-                    file,
-                    line,
-                    ..
-                } => match (file, line) {
-                    (Some(f), Some(l)) => writeln!(out, "[{job}] {level}: {f}:{l}: {message}"),
-                    _ => writeln!(out, "[{job}] {level}: {message}"),
-                },
+                // Annotations are in the log already; the summary lists them again.
+                JobEvent::Annotation { .. } => Ok(()),
                 JobEvent::StepFinished {
                     index,
                     outcome,
@@ -293,6 +285,12 @@ pub fn print_summary(mode: Mode, outcome: &RunOutcome, recorded: &Recorded) {
             job.result.conclusion.as_str(),
             seconds
         );
+    }
+    if !recorded.annotations.is_empty() {
+        let _ = writeln!(out, "annotations:");
+        for annotation in &recorded.annotations {
+            let _ = writeln!(out, "  {annotation}");
+        }
     }
     let _ = writeln!(
         out,

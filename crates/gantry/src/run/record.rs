@@ -19,10 +19,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The next free run number in `runs_dir` (1 for the first run).
 pub fn next_run_number(runs_dir: &Path) -> Result<u64> {
-    std::fs::create_dir_all(runs_dir)
-        .with_context(|| format!("creating {}", runs_dir.display()))?;
     let mut max = 0;
-    for entry in std::fs::read_dir(runs_dir)? {
+    let Ok(entries) = std::fs::read_dir(runs_dir) else {
+        return Ok(1);
+    };
+    for entry in entries {
         if let Some(n) = entry?
             .file_name()
             .to_str()
@@ -62,12 +63,15 @@ pub struct Recorder {
     masker: Masker,
     events: BufWriter<File>,
     logs: IndexMap<String, BufWriter<File>>,
+    annotations: Vec<String>,
     pub jobs: IndexMap<String, JobRecord>,
 }
 
 /// What the recorder leaves for the final summary.
 pub struct Recorded {
     pub dir: PathBuf,
+    /// `[job] level: file:line: message`, in the order they came.
+    pub annotations: Vec<String>,
     pub jobs: IndexMap<String, JobRecord>,
 }
 
@@ -75,6 +79,8 @@ const TAIL_LINES: usize = 20;
 
 impl Recorder {
     pub fn create(runs_dir: &Path, plan: &Plan, workflow_file: &str) -> Result<Recorder> {
+        std::fs::create_dir_all(runs_dir)
+            .with_context(|| format!("creating {}", runs_dir.display()))?;
         let mut number = plan.run.run_number;
         // Claim the folder; another run may have taken this number meanwhile.
         let dir = loop {
@@ -97,6 +103,7 @@ impl Recorder {
             masker,
             events,
             logs: IndexMap::new(),
+            annotations: Vec::new(),
             jobs: IndexMap::new(),
         })
     }
@@ -154,10 +161,24 @@ impl Recorder {
                         file,
                         line,
                         ..
-                    } => Some(match (file, line) {
-                        (Some(f), Some(l)) => format!("##[{level}] {f}:{l}: {message}"),
-                        _ => format!("##[{level}] {message}"),
-                    }),
+                    } => {
+                        let job = self
+                            .jobs
+                            .get(key)
+                            .map(|r| r.display_name.clone())
+                            .unwrap_or_else(|| key.clone());
+                        let place = match (file, line) {
+                            (Some(f), Some(l)) => format!("{f}:{l}: "),
+                            (Some(f), None) => format!("{f}: "),
+                            _ => String::new(),
+                        };
+                        self.annotations.push(
+                            self.masker
+                                .mask(&format!("[{job}] {level}: {place}{message}")),
+                        );
+                        // The executor logs the annotation's line itself.
+                        None
+                    }
                     JobEvent::StepFinished {
                         index, conclusion, ..
                     } => Some(format!("##[step {}] {conclusion}", index + 1)),
@@ -228,10 +249,12 @@ impl Recorder {
             "workflow_file": self.workflow_file,
             "conclusion": outcome.map(|o| o.conclusion.as_str()),
             "jobs": jobs,
+            "annotations": self.annotations,
         });
         std::fs::write(self.dir.join("run.json"), serde_json::to_vec_pretty(&run)?)?;
         Ok(Recorded {
             dir: self.dir,
+            annotations: self.annotations,
             jobs: self.jobs,
         })
     }
