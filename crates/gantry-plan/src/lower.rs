@@ -603,6 +603,7 @@ pub fn lower(
             .map(|n| n.raw.clone())
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| file.clone()),
+        run_name: workflow.run_name.as_ref().map(|n| n.raw.clone()),
         run: context.run,
         contexts,
         secrets: context.secrets,

@@ -30,6 +30,9 @@ pub struct RunInfo {
 pub struct Plan {
     /// `name:` of the workflow, else its file path (as GitHub shows it).
     pub workflow_name: String,
+    /// Raw `run-name:` template (over `github` and `inputs`), when the workflow has one.
+    #[serde(default)]
+    pub run_name: Option<String>,
     pub run: RunInfo,
     /// Contexts of the whole run: `github`, `inputs`, `vars`.
     pub contexts: serde_json::Map<String, serde_json::Value>,

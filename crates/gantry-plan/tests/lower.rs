@@ -81,6 +81,7 @@ jobs:
 fn defaults_and_templates_stay_raw() {
     let plan = lower_text(
         r#"name: CI
+run-name: Build ${{ github.ref }}
 on: push
 env:
   A: "1"
@@ -130,6 +131,7 @@ jobs:
     )
     .unwrap();
     assert_eq!(plan.workflow_name, "CI");
+    assert_eq!(plan.run_name.as_deref(), Some("Build ${{ github.ref }}"));
     assert_eq!(plan.graph.env, vec![("A".to_string(), "1".to_string())]);
     assert_eq!(plan.graph.defaults_run.shell.as_deref(), Some("bash"));
     let build = plan.graph.job("build").unwrap();
@@ -172,7 +174,7 @@ jobs:
     assert_eq!(step.if_expr, "always()");
     assert_eq!(step.continue_on_error, "true");
     assert_eq!(step.timeout_minutes.as_deref(), Some("5"));
-    assert_eq!(step.location, ".github/workflows/ci.yml:30:9");
+    assert_eq!(step.location, ".github/workflows/ci.yml:31:9");
     assert_eq!(
         step.action,
         StepAction::Run {

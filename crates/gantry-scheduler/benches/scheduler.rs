@@ -41,6 +41,7 @@ fn plan(jobs: Vec<PlanJob>) -> Plan {
     );
     Plan {
         workflow_name: "bench".into(),
+        run_name: None,
         run: RunInfo::default(),
         contexts,
         secrets: Default::default(),

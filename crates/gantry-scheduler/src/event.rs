@@ -15,6 +15,8 @@ pub enum RunEvent {
     RunStarted {
         run_id: String,
         workflow_name: String,
+        /// `run-name:` evaluated; the workflow name when absent, blank or invalid.
+        run_name: String,
     },
     /// A job (or a matrix leg) was created and waits for a slot.
     JobQueued {

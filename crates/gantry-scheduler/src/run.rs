@@ -214,9 +214,19 @@ pub async fn run_plan(
         outcome_jobs: IndexMap::new(),
         needs_results: IndexMap::new(),
     };
+    let run_name = plan
+        .run_name
+        .as_ref()
+        .and_then(|template| {
+            let contexts = ctx_from_json(&plan.contexts);
+            eval::eval_string(template, &contexts, &gantry_expr::NoHost).ok()
+        })
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| plan.workflow_name.clone());
     run.emit(RunEvent::RunStarted {
         run_id: plan.run.run_id.clone(),
         workflow_name: plan.workflow_name.clone(),
+        run_name,
     });
 
     let run_token = cancel.child_token();

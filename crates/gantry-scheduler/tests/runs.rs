@@ -39,6 +39,7 @@ fn plan(run_id: &str, group: Option<(&str, bool)>) -> Plan {
     );
     Plan {
         workflow_name: "ci".into(),
+        run_name: None,
         run: RunInfo {
             run_id: run_id.into(),
             ..RunInfo::default()
@@ -206,4 +207,26 @@ async fn an_invalid_graph_fails_the_run_with_a_reason() {
             conclusion: Conclusion::Failure
         })
     ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_name_is_evaluated_with_the_github_context() {
+    let check = |template: Option<&'static str>, expected: &'static str| {
+        let mut named = plan("1", None);
+        named.run_name = template.map(str::to_owned);
+        let handle = start(named, slow(1), &ConcurrencyGroups::new());
+        async move {
+            let (_, events) = handle.await.unwrap();
+            match events.first() {
+                Some(RunEvent::RunStarted { run_name, .. }) => {
+                    assert_eq!(run_name, expected, "{template:?}")
+                }
+                other => panic!("first event {other:?}"),
+            }
+        }
+    };
+    check(Some("Deploy ${{ github.ref }}"), "Deploy refs/heads/main").await;
+    check(Some("  "), "ci").await;
+    check(Some("${{ github.ref == }}"), "ci").await;
+    check(None, "ci").await;
 }

@@ -319,6 +319,7 @@ async fn run_scenario(scenario: &Scenario) -> Observed {
             contexts.insert("vars".into(), vars);
             Plan {
                 workflow_name: "scenario".into(),
+                run_name: None,
                 run: RunInfo {
                     run_id: "1".into(),
                     run_number: 1,
