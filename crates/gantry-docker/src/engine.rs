@@ -16,6 +16,9 @@ use futures_util::StreamExt;
 use crate::error::DockerError;
 use crate::labels;
 
+/// The engine address used when `DOCKER_HOST` is not set.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
 /// A connected Docker engine. Cheap to clone (shares one connection pool).
 #[derive(Clone)]
 pub struct Engine {
@@ -44,22 +47,33 @@ impl Engine {
     /// Connects to `DOCKER_HOST` (unix://, tcp:// or http://) or the default socket
     /// `/var/run/docker.sock`, and checks the engine answers.
     pub async fn connect() -> Result<Engine, DockerError> {
-        let endpoint = std::env::var("DOCKER_HOST")
+        let host = std::env::var("DOCKER_HOST")
             .ok()
             .filter(|host| !host.is_empty())
-            .unwrap_or_else(|| String::from("unix:///var/run/docker.sock"));
+            .unwrap_or_else(|| String::from(DEFAULT_HOST));
+        Engine::connect_to(&host).await
+    }
+
+    /// Connects to the engine at `host` (`unix:///path`, `tcp://host:port`, `http://host:port`) and
+    /// checks it answers within 10 seconds.
+    pub async fn connect_to(host: &str) -> Result<Engine, DockerError> {
         let not_reachable = |source| DockerError::NotReachable {
-            endpoint: endpoint.clone(),
+            endpoint: host.to_string(),
             source,
         };
-        let docker = Docker::connect_with_defaults().map_err(not_reachable)?;
-        // A long timeout: an exec stream or a pull may legitimately take minutes; waits that must be
-        // bounded are bounded by their callers.
-        let docker = docker.with_timeout(Duration::from_secs(3600));
+        // A long request timeout: an exec stream or a pull may legitimately take long; waits that
+        // must be bounded are bounded by their callers.
+        let docker = Docker::connect_with_host(host)
+            .map_err(not_reachable)?
+            .with_timeout(Duration::from_secs(3600));
         let probe = docker.clone().with_timeout(Duration::from_secs(10));
         probe.ping().await.map_err(not_reachable)?;
+        // Talk the engine's API version when it is older than the client's.
         let docker = docker.negotiate_version().await.map_err(not_reachable)?;
-        Ok(Engine { docker, endpoint })
+        Ok(Engine {
+            docker,
+            endpoint: host.to_string(),
+        })
     }
 
     /// Where this engine was reached (`unix:///var/run/docker.sock`, `tcp://...`).

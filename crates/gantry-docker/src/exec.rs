@@ -309,15 +309,17 @@ impl LineSplitter {
                 self.buffer.clear();
                 continue;
             }
-            self.buffer.push(byte);
+            // Cut only when a byte beyond the limit arrives, so a line of exactly `max` bytes
+            // stays one line.
             if self.buffer.len() >= self.max {
                 self.cut(emit);
             }
+            self.buffer.push(byte);
         }
     }
 
-    /// Emits the buffer (`max` bytes) as a piece, except an incomplete UTF-8 character at its end,
-    /// which starts the next piece.
+    /// Emits the full buffer (`max` bytes) as a piece, except an incomplete UTF-8 character at its
+    /// end, which starts the next piece.
     fn cut(&mut self, emit: &mut dyn FnMut(String)) {
         let len = self.buffer.len();
         let mut end = len;
@@ -382,7 +384,8 @@ mod tests {
         check(100, &["a\r\n", "\n"], &["a", ""]);
         check(100, &["no newline"], &["no newline"]);
         check(4, &["abcdefghij\n"], &["abcd", "efgh", "ij"]);
-        check(4, &["abcd\n"], &["abcd", ""]);
+        check(4, &["abcd\n"], &["abcd"]);
+        check(4, &["abcde"], &["abcd", "e"]);
         check(5, &["abcé€x\n"], &["abcé", "€x"]);
         check(4, &["€€\n"], &["€", "€"]);
         check(100, &["x\r"], &["x"]);

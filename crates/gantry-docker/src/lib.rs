@@ -21,7 +21,7 @@ mod options;
 mod ports;
 
 pub use container::{ContainerSpec, Health, HealthLogEntry, StartedContainer};
-pub use engine::{split_reference, Engine, GcReport, ImageSource};
+pub use engine::{split_reference, Engine, GcReport, ImageSource, DEFAULT_HOST};
 pub use error::DockerError;
 pub use exec::{
     ExecOutcome, ExecSpec, LineSplitter, OutputLine, OutputStream, DEFAULT_MAX_LINE_BYTES,

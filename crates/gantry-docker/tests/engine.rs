@@ -1,0 +1,507 @@
+//! Real-engine tests: a per-run network with redis and postgres service containers (health checks,
+//! DNS aliases, published ports), steps exec'd in a job container (streaming, exit codes, env,
+//! working directory, bounded lines, cancellation), unhealthy services, missing images and gc.
+//!
+//! Needs a Docker engine (scripts/docker-setup) and the local test images
+//! (scripts/build-test-images). Without them a test prints why and returns, except under `CI=true`,
+//! where it fails. Each test labels its objects with its own run id and collects only those, so the
+//! tests run in parallel without touching each other or anything else on the engine.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use gantry_docker::{
+    labels, parse_options, ContainerSpec, DockerError, Engine, ExecSpec, Health, ImageSource,
+    OutputLine, OutputStream, PortSpec,
+};
+use tokio_util::sync::CancellationToken;
+
+const BUSYBOX: &str = "gantry-test/busybox:latest";
+const DEBIAN: &str = "gantry-test/debian:latest";
+const POSTGRES: &str = "gantry-test/postgres:latest";
+const REDIS: &str = "gantry-test/redis:latest";
+
+/// The engine, with `images` present; `None` (after saying why) when a prerequisite is missing
+/// outside CI. Under `CI=true` a missing prerequisite fails the test.
+async fn engine_with(images: &[&str]) -> Option<Engine> {
+    let missing = |reason: String| {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true and {reason}: run scripts/docker-setup and scripts/build-test-images first");
+        }
+        eprintln!("skipping Docker test: {reason}");
+        None
+    };
+    let engine = match Engine::connect().await {
+        Ok(engine) => engine,
+        Err(error) => return missing(error.to_string()),
+    };
+    for image in images {
+        if engine.client().inspect_image(image).await.is_err() {
+            return missing(format!("test image {image} is missing"));
+        }
+    }
+    Some(engine)
+}
+
+/// A run id unique to this test process and test.
+fn run_id(test: &str) -> String {
+    format!("test-{}-{test}", std::process::id())
+}
+
+/// A job container that idles until removed, like the runner's `tail -f /dev/null`, with an init
+/// process that reaps what a cancelled step leaves behind.
+fn job_container(run: &str, image: &str, network: Option<&str>) -> ContainerSpec {
+    let options = gantry_docker::ContainerOptions {
+        init: true,
+        ..Default::default()
+    };
+    ContainerSpec {
+        options,
+        name: labels::job_container_name(run, "job"),
+        image: image.to_string(),
+        run_id: run.to_string(),
+        job_key: Some(String::from("job")),
+        network: network.map(str::to_string),
+        entrypoint: Some(vec![String::from("tail")]),
+        cmd: Some(vec![String::from("-f"), String::from("/dev/null")]),
+        ..Default::default()
+    }
+}
+
+/// Runs `cmd` and returns (exit code, stdout lines, stderr lines).
+async fn exec(engine: &Engine, container: &str, spec: ExecSpec) -> (i64, Vec<String>, Vec<String>) {
+    let mut lines: Vec<OutputLine> = Vec::new();
+    let outcome = engine
+        .exec(
+            container,
+            &spec,
+            &mut |line| lines.push(line),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert!(!outcome.cancelled);
+    let pick = |stream| {
+        lines
+            .iter()
+            .filter(|line| line.stream == stream)
+            .map(|line| line.text.clone())
+            .collect::<Vec<_>>()
+    };
+    (
+        outcome.exit_code.unwrap(),
+        pick(OutputStream::Stdout),
+        pick(OutputStream::Stderr),
+    )
+}
+
+fn sh(script: &str) -> ExecSpec {
+    ExecSpec::new(["sh", "-c", script])
+}
+
+/// Removes this test's objects and checks nothing labelled with its run id is left.
+async fn collect(engine: &Engine, run: &str) -> gantry_docker::GcReport {
+    let report = engine.gc(Some(run)).await.unwrap();
+    let again = engine.gc(Some(run)).await.unwrap();
+    assert_eq!(again, Default::default(), "gc left objects of run {run}");
+    report
+}
+
+#[tokio::test]
+async fn services_on_a_run_network_answer_by_alias_and_on_published_ports() {
+    let Some(engine) = engine_with(&[DEBIAN, POSTGRES, REDIS]).await else {
+        return;
+    };
+    let run = run_id("services");
+    let network = labels::network_name(&run);
+    engine.create_network(&network, &run).await.unwrap();
+
+    let service = |key: &str, image: &str, options: &str, env: &[(&str, &str)], port: &str| {
+        let mut spec = ContainerSpec {
+            name: labels::service_container_name(&run, "job", key),
+            image: image.to_string(),
+            run_id: run.clone(),
+            job_key: Some(String::from("job")),
+            service: Some(key.to_string()),
+            env: env
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+            ports: vec![PortSpec::parse(port).unwrap()],
+            network: Some(network.clone()),
+            aliases: vec![key.to_string()],
+            ..Default::default()
+        };
+        spec.apply_options(parse_options(options).unwrap()).unwrap();
+        spec
+    };
+    let redis = service(
+        "redis",
+        REDIS,
+        "--health-cmd 'redis-cli ping' --health-interval 500ms --health-timeout 5s --health-retries 20",
+        &[],
+        "127.0.0.1::6379",
+    );
+    let postgres = service(
+        "postgres",
+        POSTGRES,
+        r#"--health-cmd "pg_isready -U gantry" --health-interval 500ms --health-timeout 5s --health-retries 40"#,
+        &[
+            ("POSTGRES_USER", "gantry"),
+            ("POSTGRES_PASSWORD", "secret"),
+            ("POSTGRES_DB", "app"),
+        ],
+        "5432",
+    );
+    let (redis, postgres) = tokio::join!(
+        engine.start_container(&redis),
+        engine.start_container(&postgres)
+    );
+    let (redis, postgres) = (redis.unwrap(), postgres.unwrap());
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let (redis_health, postgres_health) = tokio::join!(
+        engine.wait_healthy(&redis.id, Duration::from_secs(60), &cancel),
+        engine.wait_healthy(&postgres.id, Duration::from_secs(60), &cancel)
+    );
+    assert_eq!(redis_health.unwrap(), Health::Healthy);
+    assert_eq!(postgres_health.unwrap(), Health::Healthy);
+    eprintln!("services healthy after {:?}", started.elapsed());
+
+    // Published ports: redis answers PING from the host through its mapped port.
+    assert_eq!(redis.ports.len(), 1, "{:?}", redis.ports);
+    assert_eq!(
+        (
+            redis.ports[0].container_port,
+            redis.ports[0].host_ip.as_str()
+        ),
+        (6379, "127.0.0.1")
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", redis.ports[0].host_port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(b"PING\r\n").unwrap();
+    let mut reply = [0u8; 7];
+    stream.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"+PONG\r\n");
+    let postgres_port = postgres
+        .ports
+        .iter()
+        .find(|port| !port.host_ip.contains(':'))
+        .unwrap();
+    assert_eq!(postgres_port.container_port, 5432);
+    std::net::TcpStream::connect(("127.0.0.1", postgres_port.host_port)).unwrap();
+
+    // A job container on the same network reaches the services by their keys.
+    let job = engine
+        .start_container(&job_container(&run, DEBIAN, Some(&network)))
+        .await
+        .unwrap();
+    let (code, out, _) = exec(
+        &engine,
+        &job.id,
+        ExecSpec::new(["redis-cli", "-h", "redis", "ping"]),
+    )
+    .await;
+    assert_eq!((code, out), (0, vec![String::from("PONG")]));
+    let (code, out, _) = exec(
+        &engine,
+        &job.id,
+        ExecSpec::new(["pg_isready", "-h", "postgres", "-U", "gantry"]),
+    )
+    .await;
+    assert_eq!(
+        (code, out),
+        (
+            0,
+            vec![String::from("postgres:5432 - accepting connections")]
+        )
+    );
+    let mut psql = ExecSpec::new([
+        "psql", "-h", "postgres", "-U", "gantry", "-d", "app", "-tA", "-c", "select 1",
+    ]);
+    psql.env
+        .push((String::from("PGPASSWORD"), String::from("secret")));
+    let (code, out, err) = exec(&engine, &job.id, psql).await;
+    assert_eq!((code, out, err), (0, vec![String::from("1")], vec![]));
+
+    let report = collect(&engine, &run).await;
+    let mut containers = report.containers.clone();
+    containers.sort();
+    assert_eq!(
+        containers,
+        vec![
+            labels::job_container_name(&run, "job"),
+            labels::service_container_name(&run, "job", "postgres"),
+            labels::service_container_name(&run, "job", "redis"),
+        ]
+    );
+    assert_eq!(report.networks, vec![network]);
+}
+
+#[tokio::test]
+async fn exec_streams_lines_and_returns_exit_codes() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let run = run_id("exec");
+    let job = engine
+        .start_container(&job_container(&run, BUSYBOX, None))
+        .await
+        .unwrap();
+
+    let (code, out, err) = exec(
+        &engine,
+        &job.id,
+        sh("echo out; echo err >&2; echo two; printf partial; exit 3"),
+    )
+    .await;
+    assert_eq!(code, 3);
+    assert_eq!(out, vec!["out", "two", "partial"]);
+    assert_eq!(err, vec!["err"]);
+
+    let mut spec = sh("echo \"$FOO\"; pwd; id -u");
+    spec.env
+        .push((String::from("FOO"), String::from("bar baz")));
+    spec.working_dir = Some(String::from("/tmp"));
+    spec.user = Some(String::from("65534"));
+    let (code, out, _) = exec(&engine, &job.id, spec).await;
+    assert_eq!(
+        (code, out),
+        (
+            0,
+            vec![
+                String::from("bar baz"),
+                String::from("/tmp"),
+                String::from("65534")
+            ]
+        )
+    );
+
+    // Lines are bounded: 10,000 bytes without a newline come out as pieces of at most 1,000.
+    let mut spec = sh("head -c 10000 /dev/zero | tr '\\0' a; echo; echo after");
+    spec.max_line_bytes = 1000;
+    let (code, out, _) = exec(&engine, &job.id, spec).await;
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.len(),
+        11,
+        "{:?}",
+        out.iter().map(String::len).collect::<Vec<_>>()
+    );
+    assert!(out[..10]
+        .iter()
+        .all(|line| line.len() == 1000 && line.bytes().all(|b| b == b'a')));
+    assert_eq!(out[10], "after");
+
+    let (code, _, _) = exec(&engine, &job.id, ExecSpec::new(["true"])).await;
+    assert_eq!(code, 0);
+    let (code, _, _) = exec(&engine, &job.id, ExecSpec::new(["false"])).await;
+    assert_eq!(code, 1);
+    // A command that does not exist fails like a shell's: 126 or 127, depending on the engine.
+    let (code, _, _) = exec(&engine, &job.id, ExecSpec::new(["/no/such/command"])).await;
+    assert!(code == 126 || code == 127, "exit code {code}");
+
+    collect(&engine, &run).await;
+}
+
+#[tokio::test]
+async fn cancellation_kills_a_long_exec_and_what_it_started() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let run = run_id("cancel");
+    let job = engine
+        .start_container(&job_container(&run, BUSYBOX, None))
+        .await
+        .unwrap();
+
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        trigger.cancel();
+    });
+    let mut lines = Vec::new();
+    let started = Instant::now();
+    let outcome = engine
+        .exec(
+            &job.id,
+            &sh("echo started; sleep 300 & sleep 301; echo never"),
+            &mut |line| lines.push(line.text),
+            &cancel,
+        )
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(outcome.cancelled);
+    assert_eq!(outcome.exit_code, Some(137));
+    assert_eq!(lines, vec!["started"]);
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "cancellation took {elapsed:?}"
+    );
+    // The background sleep went too (and the init process reaped both).
+    let (code, out, _) = exec(
+        &engine,
+        &job.id,
+        sh("ps -o comm | grep -c '^sleep$' || true"),
+    )
+    .await;
+    assert_eq!((code, out), (0, vec![String::from("0")]));
+
+    collect(&engine, &run).await;
+}
+
+#[tokio::test]
+async fn an_unhealthy_service_returns_its_health_log() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let run = run_id("unhealthy");
+    let mut spec = job_container(&run, BUSYBOX, None);
+    spec.service = Some(String::from("broken"));
+    spec.apply_options(
+        parse_options(
+            "--health-cmd 'echo probe failed; exit 1' --health-interval 200ms --health-retries 2",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let container = engine.start_container(&spec).await.unwrap();
+    let error = engine
+        .wait_healthy(
+            &container.id,
+            Duration::from_secs(30),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    let DockerError::Unhealthy { log, .. } = &error else {
+        panic!("expected unhealthy, got {error}")
+    };
+    assert!(log.len() >= 2, "{log:?}");
+    assert!(log
+        .iter()
+        .all(|entry| entry.exit_code == 1 && entry.output.trim() == "probe failed"));
+    let message = error.to_string();
+    assert!(
+        message.contains("is unhealthy; health check log:\n  exit code 1: probe failed"),
+        "{message}"
+    );
+
+    // A service that exits before it is healthy reports its exit code and log.
+    let mut spec = job_container(&run, BUSYBOX, None);
+    spec.name.push_str("-exits");
+    spec.entrypoint = Some(vec![String::from("sh"), String::from("-c")]);
+    spec.cmd = Some(vec![String::from("echo cannot start; exit 4")]);
+    spec.apply_options(parse_options("--health-cmd true --health-interval 1s").unwrap())
+        .unwrap();
+    let container = engine.start_container(&spec).await.unwrap();
+    let error = engine
+        .wait_healthy(
+            &container.id,
+            Duration::from_secs(30),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, DockerError::ExitedBeforeHealthy { exit_code: 4, logs, .. } if logs.contains("cannot start")),
+        "{error}"
+    );
+
+    // Without a health check, a running container is all there is to wait for.
+    let plain = engine
+        .start_container(&job_container(&format!("{run}-plain"), BUSYBOX, None))
+        .await
+        .unwrap();
+    let health = engine
+        .wait_healthy(&plain.id, Duration::from_secs(5), &CancellationToken::new())
+        .await;
+    assert_eq!(health.unwrap(), Health::NoHealthCheck);
+    collect(&engine, &format!("{run}-plain")).await;
+
+    let report = collect(&engine, &run).await;
+    assert_eq!(report.containers.len(), 2, "{report:?}");
+}
+
+#[tokio::test]
+async fn images_are_used_locally_and_a_missing_one_says_what_was_tried() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    assert_eq!(
+        engine
+            .ensure_image(BUSYBOX, Duration::from_secs(5))
+            .await
+            .unwrap(),
+        ImageSource::Local
+    );
+    // A registry on a closed local port: the pull is refused at once, and nothing leaves the machine.
+    let error = engine
+        .ensure_image("localhost:1/gantry-missing:15", Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with(r#"image "localhost:1/gantry-missing:15" is not present locally and could not be pulled: "#),
+        "{message}"
+    );
+    assert!(message.contains("localhost:1"), "{message}");
+}
+
+#[tokio::test]
+async fn gc_removes_containers_networks_and_volumes_of_a_run() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let run = run_id("gc");
+    let network = labels::network_name(&run);
+    engine.create_network(&network, &run).await.unwrap();
+    let volume = format!("{network}-data");
+    engine
+        .client()
+        .create_volume(bollard::models::VolumeCreateRequest {
+            name: Some(volume.clone()),
+            labels: Some(labels::labels(&run, None, None)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut spec = job_container(&run, BUSYBOX, Some(&network));
+    spec.binds.push(format!("{volume}:/data"));
+    engine.start_container(&spec).await.unwrap();
+    // A stopped container is collected too.
+    let mut stopped = job_container(&run, BUSYBOX, None);
+    stopped.name.push_str("-stopped");
+    let stopped = engine.start_container(&stopped).await.unwrap();
+    engine
+        .stop_container(&stopped.id, Duration::ZERO)
+        .await
+        .unwrap();
+
+    let report = collect(&engine, &run).await;
+    assert_eq!(report.containers.len(), 2, "{report:?}");
+    assert_eq!(report.networks, vec![network]);
+    assert_eq!(report.volumes, vec![volume]);
+}
+
+#[tokio::test]
+async fn no_engine_is_a_typed_error() {
+    let error = match Engine::connect_to("unix:///nonexistent/docker.sock").await {
+        Ok(_) => panic!("connected to a socket that does not exist"),
+        Err(error) => error,
+    };
+    assert!(
+        matches!(error, DockerError::NotReachable { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("no docker engine answers at unix:///nonexistent/docker.sock"),
+        "{error}"
+    );
+}
