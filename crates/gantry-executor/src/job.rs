@@ -222,7 +222,10 @@ pub(crate) struct Job {
     /// github, inputs, vars, matrix, strategy, needs, job, runner, secrets.
     pub base: HashMap<String, Value>,
     pub github_json: serde_json::Map<String, serde_json::Value>,
-    pub runner_json: serde_json::Map<String, serde_json::Value>,
+    /// `GITHUB_*` and `RUNNER_*` from the contexts, the same for every step of the job.
+    pub runtime_vars: Vec<(String, String)>,
+    /// Resolved shells by (`shell:` value, PATH).
+    pub shells: HashMap<(Option<String>, String), Shell>,
     pub env: IndexMap<String, String>,
     pub prepend_path: Vec<String>,
     pub masker: Masker,
@@ -456,6 +459,11 @@ impl Job {
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".to_owned());
 
+        let runtime_vars = github_vars(&github_json)
+            .into_iter()
+            .filter(|(k, _)| k != "CI" && k != "GITHUB_ACTIONS")
+            .chain(runner_vars(&runner_json))
+            .collect();
         Ok(Job {
             options,
             host_env,
@@ -467,7 +475,8 @@ impl Job {
             sha: spec.workspace.sha.clone(),
             base,
             github_json,
-            runner_json,
+            runtime_vars,
+            shells: HashMap::new(),
             env: IndexMap::new(),
             prepend_path: Vec::new(),
             masker,
@@ -855,62 +864,48 @@ impl Job {
         step_id: &str,
         extra: &[(String, String)],
     ) -> Vec<(String, String)> {
-        let mut env: IndexMap<String, String> = self.host_env.iter().cloned().collect();
-        let mut github = self.github_json.clone();
-        github.insert(
-            "action".into(),
-            serde_json::Value::String(step_id.to_owned()),
+        // Later entries win (the spawn keeps the last value of a name). As the runner does: the
+        // machine's variables and CI, then workflow/job/step env, then the contexts' runtime
+        // variables (GITHUB_*, RUNNER_*), which user env cannot override.
+        let mut env: Vec<(String, String)> = Vec::with_capacity(
+            self.host_env.len() + self.env.len() + step_env.len() + self.runtime_vars.len() + 16,
         );
+        env.extend(self.host_env.iter().cloned());
+        env.push(("CI".into(), "true".into()));
+        env.push(("GITHUB_ACTIONS".into(), "true".into()));
+        for (k, v) in self.env.iter().chain(&frame.env).chain(step_env) {
+            env.push((k.clone(), v.clone()));
+        }
+        env.extend(self.runtime_vars.iter().cloned());
+        env.push(("GITHUB_ACTION".into(), step_id.to_owned()));
         if let Some(action) = &frame.action {
-            let text = |s: &str| serde_json::Value::String(s.to_owned());
-            github.insert(
-                "action_path".into(),
-                text(&action.path.display().to_string()),
-            );
-            github.insert("action_repository".into(), text(&action.repository));
-            github.insert("action_ref".into(), text(&action.git_ref));
+            env.push((
+                "GITHUB_ACTION_PATH".into(),
+                action.path.display().to_string(),
+            ));
+            env.push(("GITHUB_ACTION_REPOSITORY".into(), action.repository.clone()));
+            env.push(("GITHUB_ACTION_REF".into(), action.git_ref.clone()));
         }
         if let Some(files) = files {
-            for (key, path) in [
-                ("output", &files.output),
-                ("env", &files.env),
-                ("path", &files.path),
-                ("step_summary", &files.summary),
-                ("state", &files.state),
-            ] {
-                github.insert(
-                    key.into(),
-                    serde_json::Value::String(path.display().to_string()),
-                );
+            for (k, v) in files.env_vars() {
+                env.push((k.to_owned(), v));
             }
         }
-        // As the runner does: the machine's CI variables, then workflow/job/step env, then the
-        // contexts' runtime variables (GITHUB_*, RUNNER_*), which user env cannot override.
-        env.insert("CI".into(), "true".into());
-        env.insert("GITHUB_ACTIONS".into(), "true".into());
-        for (k, v) in self.env.iter().chain(&frame.env).chain(step_env) {
-            env.insert(k.clone(), v.clone());
-        }
-        env.extend(
-            github_vars(&github)
-                .into_iter()
-                .filter(|(k, _)| k != "CI" && k != "GITHUB_ACTIONS"),
-        );
-        env.extend(runner_vars(&self.runner_json));
-        for (k, v) in extra {
-            env.insert(k.clone(), v.clone());
-        }
-        env.insert("RUNNER_TRACKING_ID".into(), self.tracking_id.clone());
+        env.extend(extra.iter().cloned());
+        env.push(("RUNNER_TRACKING_ID".into(), self.tracking_id.clone()));
         if !self.prepend_path.is_empty() {
             let current = env
-                .get("PATH")
-                .cloned()
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| v.clone())
                 .unwrap_or_else(|| self.base_path.clone());
             let mut parts: Vec<&str> = self.prepend_path.iter().rev().map(String::as_str).collect();
             parts.push(&current);
-            env.insert("PATH".into(), parts.join(":"));
+            let path = parts.join(":");
+            env.push(("PATH".into(), path));
         }
-        env.into_iter().collect()
+        env
     }
 
     /// PATH as the step will see it (for finding the shell).
@@ -1003,12 +998,19 @@ impl Job {
             None => self.dirs.workspace.clone(),
         };
         let path = self.step_path(frame, step_env);
-        let shell = match Shell::resolve(shell_raw.as_deref(), std::ffi::OsStr::new(&path)) {
-            Ok(s) => s,
-            Err(e) => {
-                self.error(index, &e.to_string());
-                return ActionResult::failure();
-            }
+        let key = (shell_raw, path);
+        let shell = match self.shells.get(&key) {
+            Some(shell) => shell.clone(),
+            None => match Shell::resolve(key.0.as_deref(), std::ffi::OsStr::new(&key.1)) {
+                Ok(shell) => {
+                    self.shells.insert(key, shell.clone());
+                    shell
+                }
+                Err(e) => {
+                    self.error(index, &e.to_string());
+                    return ActionResult::failure();
+                }
+            },
         };
         // The log header, as the runner prints it.
         let first = script
@@ -1109,10 +1111,7 @@ impl Job {
                 return ActionResult::failure();
             }
         };
-        let mut env = self.process_env(frame, step_env, Some(&files), step_id, &process.env);
-        for (k, v) in files.env_vars() {
-            env.push((k.to_owned(), v));
-        }
+        let env = self.process_env(frame, step_env, Some(&files), step_id, &process.env);
         let allow_unsecure = env
             .iter()
             .rev()
