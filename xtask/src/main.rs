@@ -29,7 +29,9 @@ fn main() -> Result<()> {
 }
 
 fn tidy() -> Result<()> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask has a parent")?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask has a parent")?;
     let mut problems = Vec::new();
     let mut files = Vec::new();
     for dir in ["crates", "xtask", "fuzz/fuzz_targets"] {
@@ -43,10 +45,16 @@ fn tidy() -> Result<()> {
     ];
     for file in &files {
         let text = std::fs::read_to_string(file)?;
-        let rel = file.strip_prefix(root).unwrap_or(file).display().to_string();
+        let rel = file
+            .strip_prefix(root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
         let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         if !first.starts_with("//!") {
-            problems.push(format!("{rel}: the file does not open with a `//!` comment"));
+            problems.push(format!(
+                "{rel}: the file does not open with a `//!` comment"
+            ));
         }
         for (idx, line) in text.lines().enumerate() {
             for pat in forbidden {
@@ -93,11 +101,16 @@ fn tidy() -> Result<()> {
 }
 
 fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
     for entry in entries {
         let path = entry?.path();
         if path.is_dir() {
-            if path.file_name().is_some_and(|n| n == "target" || n.to_string_lossy().starts_with("target-")) {
+            if path
+                .file_name()
+                .is_some_and(|n| n == "target" || n.to_string_lossy().starts_with("target-"))
+            {
                 continue;
             }
             collect_rs(&path, out)?;
