@@ -217,14 +217,26 @@ pub(crate) fn check_glob(cx: &mut Checker<'_>, item: &crate::model::Str, kind: G
     }
     let start = cx.content_start(item.span.start);
     for error in validate_glob(&item.value, kind) {
-        let col = start.col + error.column.saturating_sub(1) as u32;
-        let pos = crate::Pos { col, ..start };
+        let pos = advance_on_line(cx.source, start, error.column.saturating_sub(1));
         cx.error(
             "glob",
             pos,
             format!("invalid filter pattern {:?}: {}", item.value, error.message),
         );
     }
+}
+
+/// `start` moved right by `n` characters of `source`, keeping the byte offset in step with the
+/// column and stopping at the end of the line (a pattern folded over lines or written with
+/// escapes does not map char for char onto the file).
+fn advance_on_line(source: &str, start: crate::Pos, n: usize) -> crate::Pos {
+    let rest = source.get(start.offset as usize..).unwrap_or("");
+    let mut pos = start;
+    for c in rest.chars().take(n).take_while(|&c| c != '\n' && c != '\r') {
+        pos.col += 1;
+        pos.offset += c.len_utf8() as u32;
+    }
+    pos
 }
 
 fn value_text(value: &Value) -> Option<String> {

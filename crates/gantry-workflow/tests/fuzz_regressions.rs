@@ -1,0 +1,49 @@
+//! Regression tests for what fuzzing (`fuzz/fuzz_targets/workflow_load.rs`) found in the loader
+//! and the checks. Each test is named for the bug it pins and holds its input inline.
+
+use gantry_workflow::check::{check_workflow, NoProject};
+use gantry_workflow::load_workflow;
+
+/// `line:col code` of every diagnostic, after checking that its byte offset agrees with its
+/// line and column (what the fuzz target asserts).
+fn errors(src: &str) -> Vec<String> {
+    let (workflow, mut diagnostics) = load_workflow(src.as_bytes());
+    diagnostics.extend(check_workflow(&workflow, &NoProject));
+    diagnostics
+        .iter()
+        .map(|d| {
+            let pos = d.span.start;
+            let line_start = src
+                .split_inclusive('\n')
+                .take(pos.line as usize - 1)
+                .map(str::len)
+                .sum::<usize>();
+            let col_offset = line_start
+                + src[line_start..]
+                    .chars()
+                    .take(pos.col as usize - 1)
+                    .map(char::len_utf8)
+                    .sum::<usize>();
+            assert_eq!(
+                pos.offset as usize, col_offset,
+                "offset and column disagree: {d:?}"
+            );
+            format!("{}:{} {}", pos.line, pos.col, d.code)
+        })
+        .collect()
+}
+
+/// The column of a glob error moved to the offending character but its byte offset stayed at
+/// the start of the pattern, so renderers underlined the wrong place.
+#[test]
+fn glob_error_offset_follows_its_column() {
+    let tail = "jobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n";
+    assert_eq!(
+        errors(&format!("on:\n  push:\n    tags:\n      - 'v*+'\n{tail}")),
+        ["4:12 glob"]
+    );
+    assert_eq!(
+        errors(&format!("on:\n  push:\n    tags:\n      - 'é*+'\n{tail}")),
+        ["4:12 glob"]
+    );
+}
