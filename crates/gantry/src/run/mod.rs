@@ -369,6 +369,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }
         anyhow::Ok(all_ok)
     })?;
+    // Job directories are removed by the executor as jobs end; the run's root is ours.
+    let _ = std::fs::remove_dir_all(work_dir());
     Ok(if all_ok {
         ExitCode::SUCCESS
     } else {
