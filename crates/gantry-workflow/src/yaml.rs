@@ -304,6 +304,11 @@ impl<'a> LineIndex<'a> {
     /// Position from a 1-based line and 0-based character column.
     pub fn pos(&self, line: usize, col0: usize) -> Pos {
         let line = line.max(1);
+        // The scanner's end-of-stream mark sits on a line after the last one when the text does
+        // not end with a newline; such a position is the end of the text.
+        if line > self.line_starts.len() {
+            return self.pos_of_offset(self.text.len());
+        }
         let start = self
             .line_starts
             .get(line - 1)

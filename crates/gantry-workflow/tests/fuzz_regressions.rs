@@ -47,3 +47,15 @@ fn glob_error_offset_follows_its_column() {
         ["4:12 glob"]
     );
 }
+
+/// A syntax error at the end of a file without a final newline was placed on a line after the
+/// last one (the scanner's end-of-stream mark), outside the text.
+#[test]
+fn syntax_error_at_end_of_text_stays_inside_it() {
+    assert_eq!(errors("on: push\nj"), ["2:2 syntax-check"]);
+    let (_, diagnostics) = load_workflow(b"on: push\nj\x04\x8e8\xe3\x8e8\xe3\x8e");
+    assert!(!diagnostics.is_empty());
+    for d in &diagnostics {
+        assert!(d.span.start.line <= 2, "{d:?}");
+    }
+}
