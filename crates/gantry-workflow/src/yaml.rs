@@ -332,6 +332,18 @@ impl<'a> LineIndex<'a> {
             self.cursor.set((line, col0, offset));
             offset
         };
+        // A mark past the end of its line (the scanner's view of a line end) is the line end.
+        let line_end = self
+            .line_starts
+            .get(line)
+            .map_or(self.text.len(), |next| (*next as usize).saturating_sub(1))
+            .max(start);
+        if offset >= line_end {
+            let end = self.pos_of_offset(line_end);
+            if end.col < to_u32(col0 + 1) {
+                return end;
+            }
+        }
         Pos {
             line: to_u32(line),
             col: to_u32(col0 + 1),

@@ -59,3 +59,27 @@ fn syntax_error_at_end_of_text_stays_inside_it() {
         assert!(d.span.start.line <= 2, "{d:?}");
     }
 }
+
+/// A scanner mark past the end of its line (a lone `\r` line break, invalid UTF-8 replaced by
+/// wider characters) gave a column beyond the line's last character.
+#[test]
+fn syntax_error_column_stays_on_its_line() {
+    let input: &[u8] = b"on:\r [push]\n\njobs:\n  tesname\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\xb8\x98\xb8\xb8\xb8  :\n        foo: ['a', 'b']\n        excludn: ubuntu-latesfoo: ${\xfb giho ${{ matrix.foo }}\n";
+    let (workflow, diagnostics) = load_workflow(input);
+    assert!(
+        diagnostics.iter().any(|d| d.code == "syntax-check"),
+        "{diagnostics:?}"
+    );
+    let lines: Vec<&str> = workflow.source.split('\n').collect();
+    for d in &diagnostics {
+        let pos = d.span.start;
+        let line = lines
+            .get(pos.line as usize - 1)
+            .unwrap_or_else(|| panic!("line past the end: {d:?}"));
+        assert!(
+            pos.col as usize <= line.chars().count() + 1,
+            "column past the end of the line: {d:?}"
+        );
+        assert!(pos.offset as usize <= workflow.source.len(), "{d:?}");
+    }
+}
