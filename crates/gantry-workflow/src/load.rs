@@ -24,6 +24,51 @@ pub fn load_workflow(bytes: &[u8]) -> (Workflow, Vec<Diagnostic>) {
 
 /// [`load_workflow`] with explicit resource limits.
 pub fn load_workflow_with(bytes: &[u8], limits: &yaml::Limits) -> (Workflow, Vec<Diagnostic>) {
+    load_document(
+        bytes,
+        limits,
+        "workflow is empty",
+        |loader, root, source| {
+            let mut workflow = Workflow {
+                source,
+                ..Workflow::default()
+            };
+            if let Some(root) = root {
+                loader.workflow(root, &mut workflow);
+            }
+            workflow
+        },
+    )
+}
+
+/// Loads an `action.yml` / `action.yaml` file. Never fails: problems are returned as diagnostics.
+pub fn load_action(bytes: &[u8]) -> (Action, Vec<Diagnostic>) {
+    let limits = yaml::Limits::default();
+    load_document(
+        bytes,
+        &limits,
+        "action metadata is empty",
+        |loader, root, source| {
+            let mut action = Action {
+                source,
+                ..Action::default()
+            };
+            if let Some(root) = root {
+                loader.action(root, &mut action);
+            }
+            action
+        },
+    )
+}
+
+/// Parses the YAML, lets `build` turn the tree into a model, and keeps only the YAML layer's
+/// diagnostics when the tree is partial (structural complaints about it would only be noise).
+fn load_document<T>(
+    bytes: &[u8],
+    limits: &yaml::Limits,
+    empty_message: &str,
+    build: impl FnOnce(&mut Loader<'_>, Option<&yaml::Node>, Arc<str>) -> T,
+) -> (T, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let parsed = yaml::parse_bytes_with(bytes, limits, &mut diags);
     let source: Arc<str> = Arc::from(parsed.text.as_str());
@@ -31,53 +76,15 @@ pub fn load_workflow_with(bytes: &[u8], limits: &yaml::Limits) -> (Workflow, Vec
         source: &parsed.text,
         diags,
     };
-    let mut workflow = Workflow {
-        source: source.clone(),
-        ..Workflow::default()
-    };
     let n_yaml_diags = loader.diags.len();
-    match &parsed.root {
-        Some(root) => loader.workflow(root, &mut workflow),
-        None => {
-            if !loader.diags.iter().any(Diagnostic::is_error) {
-                loader.err(Span::default().with_line1(), "workflow is empty");
-            }
-        }
+    let model = build(&mut loader, parsed.root.as_ref(), source);
+    if parsed.root.is_none() && !loader.diags.iter().any(Diagnostic::is_error) {
+        loader.err(Span::default().with_line1(), empty_message);
     }
     if parsed.fatal {
-        // The tree is partial: structural complaints about it would only be noise.
         loader.diags.truncate(n_yaml_diags);
     }
-    (workflow, loader.diags)
-}
-
-/// Loads an `action.yml` / `action.yaml` file. Never fails: problems are returned as diagnostics.
-pub fn load_action(bytes: &[u8]) -> (Action, Vec<Diagnostic>) {
-    let mut diags = Vec::new();
-    let parsed = yaml::parse_bytes(bytes, &mut diags);
-    let source: Arc<str> = Arc::from(parsed.text.as_str());
-    let mut loader = Loader {
-        source: &parsed.text,
-        diags,
-    };
-    let mut action = Action {
-        source: source.clone(),
-        ..Action::default()
-    };
-    let n_yaml_diags = loader.diags.len();
-    match &parsed.root {
-        Some(root) => loader.action(root, &mut action),
-        None => {
-            if !loader.diags.iter().any(Diagnostic::is_error) {
-                loader.err(Span::default().with_line1(), "action metadata is empty");
-            }
-        }
-    }
-    if parsed.fatal {
-        // The tree is partial: structural complaints about it would only be noise.
-        loader.diags.truncate(n_yaml_diags);
-    }
-    (action, loader.diags)
+    (model, loader.diags)
 }
 
 trait SpanExt {
