@@ -263,6 +263,27 @@ impl ContainerSpec {
     }
 }
 
+/// The error of a container that did not start: [`DockerError::PortInUse`] when a host port it
+/// publishes is taken.
+pub(crate) fn start_error(spec: &ContainerSpec, source: bollard::errors::Error) -> DockerError {
+    let host_ports: Vec<u16> = spec
+        .ports
+        .iter()
+        .filter_map(|port| port.host_port)
+        .collect();
+    match crate::error::port_in_use(&source.to_string(), &host_ports) {
+        Some(port) => DockerError::PortInUse {
+            port,
+            container: spec.name.clone(),
+            source,
+        },
+        None => DockerError::Api {
+            action: format!("starting container {}", spec.name),
+            source,
+        },
+    }
+}
+
 fn non_empty(values: &[String]) -> Option<Vec<String>> {
     (!values.is_empty()).then(|| values.to_vec())
 }
@@ -298,7 +319,8 @@ fn health_config(health: &HealthCheck) -> Option<HealthConfig> {
 
 impl Engine {
     /// Creates and starts the container of `spec`; returns its id and the host ports its `ports`
-    /// were published on. A container that fails to start is removed again.
+    /// were published on. A container that fails to start is removed again; when it failed because
+    /// a host port is taken the error is [`DockerError::PortInUse`].
     pub async fn start_container(
         &self,
         spec: &ContainerSpec,
@@ -317,10 +339,7 @@ impl Engine {
             )))?;
         if let Err(source) = self.docker.start_container(&created.id, None).await {
             let _ = self.remove_container(&created.id).await;
-            return Err(DockerError::Api {
-                action: format!("starting container {}", spec.name),
-                source,
-            });
+            return Err(start_error(spec, source));
         }
         let ports = if spec.ports.is_empty() {
             Vec::new()

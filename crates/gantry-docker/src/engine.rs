@@ -4,6 +4,7 @@
 //! negotiated down to the engine's, so older engines work); nothing here shells out to the docker
 //! CLI. Tests: tests/engine.rs (real engine; skipped with a reason when none answers, failing under CI).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::query_parameters::{
@@ -35,7 +36,7 @@ pub enum ImageSource {
     Pulled,
 }
 
-/// What [`Engine::gc`] removed.
+/// What [`Engine::gc`] or [`Engine::gc_stale`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GcReport {
     pub containers: Vec<String>,
@@ -185,6 +186,32 @@ impl Engine {
     /// `run_id` when given): containers first (forcibly, with their anonymous volumes), then networks,
     /// then volumes. Keeps going past a failure and reports the first one at the end.
     pub async fn gc(&self, run_id: Option<&str>) -> Result<GcReport, DockerError> {
+        self.collect(run_id, &|_| true).await
+    }
+
+    /// Removes the Gantry objects whose creating process is gone (see [`labels::is_stale`]): those of
+    /// this host whose `gantry.pid` no longer runs or now names another process, and those without
+    /// owner labels. Objects of live processes and of other hosts stay. Same order and error
+    /// handling as [`Engine::gc`].
+    pub async fn gc_stale(&self) -> Result<GcReport, DockerError> {
+        self.gc_stale_of(None).await
+    }
+
+    /// [`Engine::gc_stale`] limited to the objects of `run_id` when given.
+    pub async fn gc_stale_of(&self, run_id: Option<&str>) -> Result<GcReport, DockerError> {
+        let host = labels::Owner::current().host.clone();
+        self.collect(run_id, &|object_labels| {
+            labels::is_stale(object_labels, &host, &labels::ProcTable)
+        })
+        .await
+    }
+
+    /// Removes the managed objects (of `run_id` when given) whose labels `remove` accepts.
+    async fn collect(
+        &self,
+        run_id: Option<&str>,
+        remove: &(dyn Fn(&HashMap<String, String>) -> bool + Sync),
+    ) -> Result<GcReport, DockerError> {
         let filters = labels::label_filter(run_id);
         let mut report = GcReport::default();
         let mut first_error = None;
@@ -198,6 +225,9 @@ impl Engine {
             .await
             .map_err(DockerError::api("listing gantry containers"))?;
         for container in containers {
+            if !remove(&container.labels.unwrap_or_default()) {
+                continue;
+            }
             let Some(id) = container.id else { continue };
             let name = container
                 .names
@@ -230,6 +260,9 @@ impl Engine {
             .await
             .map_err(DockerError::api("listing gantry networks"))?;
         for network in networks {
+            if !remove(&network.labels.unwrap_or_default()) {
+                continue;
+            }
             let Some(name) = network.name else { continue };
             match self.remove_network(&name).await {
                 Ok(()) => report.networks.push(name),
@@ -246,6 +279,9 @@ impl Engine {
             .await
             .map_err(DockerError::api("listing gantry volumes"))?;
         for volume in volumes.volumes.unwrap_or_default() {
+            if !remove(&volume.labels) {
+                continue;
+            }
             match self
                 .docker
                 .remove_volume(&volume.name, Some(RemoveVolumeOptions { force: true }))
@@ -266,6 +302,20 @@ impl Engine {
         match first_error {
             Some(error) => Err(error),
             None => Ok(report),
+        }
+    }
+
+    /// True when `image` (a reference or id) is present locally.
+    pub async fn image_exists(&self, image: &str) -> Result<bool, DockerError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(source) => Err(DockerError::Api {
+                action: format!("inspecting image {image:?}"),
+                source,
+            }),
         }
     }
 }

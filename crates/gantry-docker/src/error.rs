@@ -47,6 +47,26 @@ pub enum DockerError {
     NoExitCode { container: String },
     #[error("waiting for container {container} was cancelled")]
     Cancelled { container: String },
+    #[error("container {container} cannot publish host port {port}: it is already in use")]
+    PortInUse {
+        port: u16,
+        container: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("cannot read the build context {context}")]
+    BuildContext {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("building image {tag} failed: {message}{}", render_logs(&.last_lines.join("\n")))]
+    BuildFailed {
+        tag: String,
+        message: String,
+        /// The last lines of the build output, oldest first.
+        last_lines: Vec<String>,
+    },
 }
 
 impl DockerError {
@@ -92,5 +112,58 @@ fn render_logs(logs: &str) -> String {
         String::new()
     } else {
         format!("; container log:\n{}", logs.trim_end())
+    }
+}
+
+/// The host port an engine error says is taken, if it says so: `Bind for 0.0.0.0:8080 failed: port is
+/// already allocated` (another container has it) or `listen tcp4 0.0.0.0:8080: bind: address already
+/// in use` (a host process has it). `candidates` are the host ports asked for, tried first.
+pub(crate) fn port_in_use(message: &str, candidates: &[u16]) -> Option<u16> {
+    let lower = message.to_ascii_lowercase();
+    if !lower.contains("port is already allocated") && !lower.contains("address already in use") {
+        return None;
+    }
+    let ports_in_text: Vec<u16> = message
+        .split(|c: char| !c.is_ascii_digit() && c != ':')
+        .filter_map(|word| word.trim_end_matches(':').rsplit_once(':'))
+        .filter_map(|(_, port)| port.parse::<u16>().ok())
+        .collect();
+    candidates
+        .iter()
+        .copied()
+        .find(|port| ports_in_text.contains(port))
+        .or_else(|| ports_in_text.last().copied())
+        .or_else(|| candidates.first().copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::port_in_use;
+
+    fn check(message: &str, candidates: &[u16], expected: Option<u16>) {
+        assert_eq!(port_in_use(message, candidates), expected, "{message}");
+    }
+
+    #[test]
+    fn finds_the_port_in_use() {
+        check("driver failed programming external connectivity on endpoint x (abc): Bind for 0.0.0.0:18080 failed: port is already allocated", &[18080], Some(18080));
+        check(
+            "Bind for 127.0.0.1:5432 failed: port is already allocated",
+            &[6379, 5432],
+            Some(5432),
+        );
+        check(
+            "Bind for [::]:80 failed: port is already allocated",
+            &[],
+            Some(80),
+        );
+        check(
+            "Error starting userland proxy: listen tcp4 0.0.0.0:9000: bind: address already in use",
+            &[],
+            Some(9000),
+        );
+        check("port is already allocated", &[7000], Some(7000));
+        check("port is already allocated", &[], None);
+        check("no such image", &[80], None);
     }
 }

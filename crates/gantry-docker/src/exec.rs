@@ -119,8 +119,7 @@ impl Engine {
             });
         };
         drop(input);
-        let mut stdout = LineSplitter::new(spec.max_line_bytes);
-        let mut stderr = LineSplitter::new(spec.max_line_bytes);
+        let mut lines = OutputLines::new(spec.max_line_bytes);
         let mut cancelled = false;
         let mut gave_up = false;
         let mut grace_deadline: Option<tokio::time::Instant> = None;
@@ -143,36 +142,9 @@ impl Engine {
             let chunk = item.map_err(DockerError::api(format!(
                 "reading exec output in container {container}"
             )))?;
-            match chunk {
-                LogOutput::StdErr { message } => stderr.push(&message, &mut |text| {
-                    on_line(OutputLine {
-                        stream: OutputStream::Stderr,
-                        text,
-                    })
-                }),
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    stdout.push(&message, &mut |text| {
-                        on_line(OutputLine {
-                            stream: OutputStream::Stdout,
-                            text,
-                        })
-                    })
-                }
-                LogOutput::StdIn { .. } => {}
-            }
+            lines.push(chunk, on_line);
         }
-        stdout.finish(&mut |text| {
-            on_line(OutputLine {
-                stream: OutputStream::Stdout,
-                text,
-            })
-        });
-        stderr.finish(&mut |text| {
-            on_line(OutputLine {
-                stream: OutputStream::Stderr,
-                text,
-            })
-        });
+        lines.finish(on_line);
         if gave_up {
             return Ok(ExecOutcome {
                 exit_code: None,
@@ -262,7 +234,7 @@ exit 0"#;
     }
 }
 
-async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
+pub(crate) async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
@@ -282,6 +254,57 @@ fn new_exec_id() -> String {
         nanos & 0xffff_ffff_ffff,
         count & 0xffff
     )
+}
+
+/// The stdout and stderr of one process, cut into [`OutputLine`]s.
+pub(crate) struct OutputLines {
+    stdout: LineSplitter,
+    stderr: LineSplitter,
+}
+
+impl OutputLines {
+    pub(crate) fn new(max_line_bytes: usize) -> OutputLines {
+        OutputLines {
+            stdout: LineSplitter::new(max_line_bytes),
+            stderr: LineSplitter::new(max_line_bytes),
+        }
+    }
+
+    pub(crate) fn push(&mut self, chunk: LogOutput, on_line: &mut (dyn FnMut(OutputLine) + Send)) {
+        match chunk {
+            LogOutput::StdErr { message } => self.stderr.push(&message, &mut |text| {
+                on_line(OutputLine {
+                    stream: OutputStream::Stderr,
+                    text,
+                })
+            }),
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                self.stdout.push(&message, &mut |text| {
+                    on_line(OutputLine {
+                        stream: OutputStream::Stdout,
+                        text,
+                    })
+                })
+            }
+            LogOutput::StdIn { .. } => {}
+        }
+    }
+
+    /// Emits what is left of both streams (stdout first).
+    pub(crate) fn finish(&mut self, on_line: &mut (dyn FnMut(OutputLine) + Send)) {
+        self.stdout.finish(&mut |text| {
+            on_line(OutputLine {
+                stream: OutputStream::Stdout,
+                text,
+            })
+        });
+        self.stderr.finish(&mut |text| {
+            on_line(OutputLine {
+                stream: OutputStream::Stderr,
+                text,
+            })
+        });
+    }
 }
 
 /// Cuts a byte stream into lines of at most `max` bytes (never inside a UTF-8 character), without

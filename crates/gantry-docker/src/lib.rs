@@ -1,17 +1,21 @@
 //! gantry-docker: a small, typed layer over the Docker Engine API (through bollard, never the docker
 //! CLI) for container jobs and service containers.
 //!
-//! Entry points: [`Engine::connect`]; images ([`Engine::ensure_image`]); per-run networks
+//! Entry points: [`Engine::connect`]; images ([`Engine::ensure_image`], [`Engine::image_exists`],
+//! [`Engine::build_image`] with a [`context_hash`] tag); per-run networks
 //! ([`Engine::create_network`]); containers from a [`ContainerSpec`] ([`Engine::start_container`],
 //! [`Engine::wait_healthy`], [`Engine::logs`], [`Engine::remove_container`]); steps run inside a
-//! container ([`Engine::exec`]); leftovers ([`Engine::gc`]); a workflow's `options:` string
-//! ([`parse_options`]); `ports:` entries ([`PortSpec`]); labels and names ([`labels`]).
+//! container ([`Engine::exec`]); a container run to its end ([`Engine::run_to_end`]); leftovers
+//! ([`Engine::gc`], [`Engine::gc_stale`]); a workflow's `options:` string ([`parse_options`]);
+//! `ports:` entries ([`PortSpec`]); labels and names ([`labels`]).
 //!
-//! **Architecture invariant:** everything created here is labelled `gantry.managed=true` and
-//! `gantry.run=<run id>`, so `gc` finds it by label alone. This crate knows nothing of workflows or
+//! **Architecture invariant:** everything created here is labelled `gantry.managed=true`,
+//! `gantry.run=<run id>` and with its creating process (`gantry.host`, `gantry.pid`,
+//! `gantry.pid_start`), so `gc` finds it by label alone and `gc_stale` tells a dead creator's. This crate knows nothing of workflows or
 //! plans (layer 2, beside gantry-plan); the executor maps a job's `container:`/`services:` onto it.
 //! Tests: unit tests in each module; tests/engine.rs against a real engine; benches/exec.rs.
 
+mod build;
 mod container;
 mod engine;
 mod error;
@@ -19,7 +23,9 @@ mod exec;
 pub mod labels;
 mod options;
 mod ports;
+mod run;
 
+pub use build::{context_hash, DEFAULT_DOCKERFILE};
 pub use container::{ContainerSpec, Health, HealthLogEntry, StartedContainer};
 pub use engine::{split_reference, Engine, GcReport, ImageSource, DEFAULT_HOST};
 pub use error::DockerError;

@@ -505,3 +505,354 @@ async fn no_engine_is_a_typed_error() {
         "{error}"
     );
 }
+
+/// Runs `spec` to its end; returns the outcome and the (stream, text) lines.
+async fn run_to_end(
+    engine: &Engine,
+    spec: &ContainerSpec,
+    cancel: &CancellationToken,
+) -> (gantry_docker::ExecOutcome, Vec<(OutputStream, String)>) {
+    let mut lines = Vec::new();
+    let outcome = engine
+        .run_to_end(
+            spec,
+            &mut |line| lines.push((line.stream, line.text)),
+            cancel,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+    (outcome, lines)
+}
+
+/// A container that runs `script` with busybox's sh.
+fn script_container(run: &str, name: &str, script: &str) -> ContainerSpec {
+    ContainerSpec {
+        name: format!("gantry-{run}-{name}"),
+        image: BUSYBOX.to_string(),
+        run_id: run.to_string(),
+        entrypoint: Some(vec![String::from("sh"), String::from("-c")]),
+        cmd: Some(vec![script.to_string()]),
+        ..Default::default()
+    }
+}
+
+async fn container_exists(engine: &Engine, name: &str) -> bool {
+    engine.client().inspect_container(name, None).await.is_ok()
+}
+
+#[tokio::test]
+async fn run_to_end_streams_output_returns_the_exit_code_and_removes_the_container() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let run = run_id("run-to-end");
+    let mut spec = script_container(
+        &run,
+        "step",
+        "echo out; echo err >&2; echo \"$GREETING\"; printf partial; exit 7",
+    );
+    spec.env
+        .push((String::from("GREETING"), String::from("hello world")));
+    let (outcome, lines) = run_to_end(&engine, &spec, &CancellationToken::new()).await;
+    assert_eq!(outcome.exit_code, Some(7));
+    assert!(!outcome.cancelled);
+    let pick = |stream| {
+        lines
+            .iter()
+            .filter(|(line_stream, _)| *line_stream == stream)
+            .map(|(_, text)| text.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        pick(OutputStream::Stdout),
+        ["out", "hello world", "partial"]
+    );
+    assert_eq!(pick(OutputStream::Stderr), ["err"]);
+    assert!(!container_exists(&engine, &spec.name).await);
+
+    let spec = script_container(&run, "ok", "true");
+    let (outcome, lines) = run_to_end(&engine, &spec, &CancellationToken::new()).await;
+    assert_eq!((outcome.exit_code, lines.len()), (Some(0), 0));
+
+    // A start failure (no such command) is an error, and the container is gone all the same.
+    let mut spec = script_container(&run, "broken", "true");
+    spec.entrypoint = Some(vec![String::from("/no/such/command")]);
+    let error = engine
+        .run_to_end(
+            &spec,
+            &mut |_| {},
+            &CancellationToken::new(),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().starts_with("starting container"),
+        "{error}"
+    );
+    assert!(!container_exists(&engine, &spec.name).await);
+
+    // Cancellation stops a container that ignores SIGTERM: killed after the grace.
+    let spec = script_container(
+        &run,
+        "cancel",
+        "trap '' TERM; echo started; sleep 300 & wait; echo never",
+    );
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        trigger.cancel();
+    });
+    let started = Instant::now();
+    let (outcome, lines) = run_to_end(&engine, &spec, &cancel).await;
+    let elapsed = started.elapsed();
+    assert!(outcome.cancelled);
+    assert_eq!(outcome.exit_code, Some(137));
+    assert_eq!(lines, [(OutputStream::Stdout, String::from("started"))]);
+    assert!(
+        elapsed < Duration::from_secs(8),
+        "cancellation took {elapsed:?}"
+    );
+    assert!(!container_exists(&engine, &spec.name).await);
+
+    assert_eq!(collect(&engine, &run).await, Default::default());
+}
+
+#[tokio::test]
+async fn build_image_builds_a_context_with_build_args_and_reports_failures() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let run = run_id("build");
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("hello.txt"), "hello from the context\n").unwrap();
+    std::fs::create_dir(context.path().join("docker")).unwrap();
+    std::fs::write(
+        context.path().join("docker/Dockerfile"),
+        format!(
+            "FROM {BUSYBOX}\nARG GREETING=none\nCOPY hello.txt /hello.txt\nRUN echo \"$GREETING\" > /greeting\nCMD [\"sh\", \"-c\", \"cat /hello.txt /greeting\"]\n"
+        ),
+    )
+    .unwrap();
+    let args = vec![(String::from("GREETING"), String::from("built with args"))];
+    let hash =
+        gantry_docker::context_hash(context.path(), Some("docker/Dockerfile"), &args).unwrap();
+    let tag = format!("gantry-action/test-{}:{}", std::process::id(), &hash[..12]);
+    assert!(!engine.image_exists(&tag).await.unwrap());
+
+    let mut output = Vec::new();
+    engine
+        .build_image(
+            context.path(),
+            Some("docker/Dockerfile"),
+            &tag,
+            &args,
+            &mut |line| output.push(line),
+        )
+        .await
+        .unwrap();
+    assert!(engine.image_exists(&tag).await.unwrap());
+    assert!(
+        output.iter().any(|line| line.contains("COPY hello.txt")),
+        "{output:#?}"
+    );
+    let spec = ContainerSpec {
+        name: format!("gantry-{run}-built"),
+        image: tag.clone(),
+        run_id: run.clone(),
+        ..Default::default()
+    };
+    let (outcome, lines) = run_to_end(&engine, &spec, &CancellationToken::new()).await;
+    assert_eq!(outcome.exit_code, Some(0));
+    let texts: Vec<&str> = lines.iter().map(|(_, text)| text.as_str()).collect();
+    assert_eq!(texts, ["hello from the context", "built with args"]);
+
+    // A failing step: a typed error with the engine's message and the output before it.
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!("FROM {BUSYBOX}\nRUN echo about to fail && exit 3\n"),
+    )
+    .unwrap();
+    let failing_tag = format!("gantry-action/test-{}:failing", std::process::id());
+    let error = engine
+        .build_image(context.path(), None, &failing_tag, &[], &mut |_| {})
+        .await
+        .unwrap_err();
+    let DockerError::BuildFailed {
+        message,
+        last_lines,
+        ..
+    } = &error
+    else {
+        panic!("expected a build failure, got {error}")
+    };
+    assert!(message.contains("returned a non-zero code: 3"), "{message}");
+    assert!(
+        last_lines.iter().any(|line| line == "about to fail"),
+        "{last_lines:#?}"
+    );
+    assert!(!engine.image_exists(&failing_tag).await.unwrap());
+
+    // A Dockerfile outside the context is refused before anything is sent.
+    let error = engine
+        .build_image(
+            context.path(),
+            Some("../Dockerfile"),
+            &failing_tag,
+            &[],
+            &mut |_| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, DockerError::InvalidSpec { .. }), "{error}");
+
+    engine
+        .client()
+        .remove_image(
+            &tag,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await
+        .unwrap();
+    collect(&engine, &run).await;
+}
+
+#[tokio::test]
+async fn gc_stale_removes_only_what_a_dead_process_created() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let run = run_id("gc-stale");
+    // A pid that no longer runs: a child that has exited and been reaped.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let mut dead_labels = labels::labels(&run, None, None);
+    dead_labels.insert(labels::LABEL_PID.to_string(), dead_pid.to_string());
+
+    let dead_network = format!("{}-dead", labels::network_name(&run));
+    engine
+        .client()
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: dead_network.clone(),
+            labels: Some(dead_labels.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut dead_container = job_container(&run, BUSYBOX, None).to_create_body();
+    dead_container.labels = Some(dead_labels.clone());
+    let dead_name = format!("{}-dead", labels::job_container_name(&run, "job"));
+    engine
+        .client()
+        .create_container(
+            Some(bollard::query_parameters::CreateContainerOptions {
+                name: Some(dead_name.clone()),
+                ..Default::default()
+            }),
+            dead_container,
+        )
+        .await
+        .unwrap();
+    // A reused pid: ours, but with another start time.
+    let mut reused_labels = labels::labels(&run, None, None);
+    reused_labels.insert(labels::LABEL_PID_START.to_string(), String::from("1"));
+    let reused_network = format!("{}-reused", labels::network_name(&run));
+    engine
+        .client()
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: reused_network.clone(),
+            labels: Some(reused_labels),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Another host's objects stay, whatever their pid.
+    let mut elsewhere_labels = dead_labels.clone();
+    elsewhere_labels.insert(
+        labels::LABEL_HOST.to_string(),
+        String::from("elsewhere.invalid"),
+    );
+    let elsewhere_network = format!("{}-elsewhere", labels::network_name(&run));
+    engine
+        .client()
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: elsewhere_network.clone(),
+            labels: Some(elsewhere_labels),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Ours stay.
+    let live_network = labels::network_name(&run);
+    engine.create_network(&live_network, &run).await.unwrap();
+    let live = engine
+        .start_container(&job_container(&run, BUSYBOX, None))
+        .await
+        .unwrap();
+
+    let mut report = engine.gc_stale_of(Some(&run)).await.unwrap();
+    report.networks.sort();
+    let mut expected_networks = vec![dead_network, reused_network];
+    expected_networks.sort();
+    assert_eq!(report.containers, vec![dead_name]);
+    assert_eq!(report.networks, expected_networks);
+    assert_eq!(
+        engine.gc_stale_of(Some(&run)).await.unwrap(),
+        Default::default()
+    );
+    assert!(container_exists(&engine, &live.id).await);
+
+    let mut report = collect(&engine, &run).await;
+    report.networks.sort();
+    let mut kept = vec![live_network, elsewhere_network];
+    kept.sort();
+    assert_eq!(report.networks, kept);
+    assert_eq!(report.containers.len(), 1);
+}
+
+#[tokio::test]
+async fn a_taken_host_port_is_a_typed_error() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let run = run_id("port-in-use");
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    // Ports are published on a user-defined network (the engine may run without a default bridge).
+    let network = labels::network_name(&run);
+    engine.create_network(&network, &run).await.unwrap();
+    let publish = |suffix: &str| {
+        let mut spec = job_container(&run, BUSYBOX, Some(&network));
+        spec.name.push_str(suffix);
+        spec.ports
+            .push(PortSpec::parse(&format!("127.0.0.1:{port}:80")).unwrap());
+        spec
+    };
+    let first = engine.start_container(&publish("-first")).await.unwrap();
+    assert_eq!(first.ports[0].host_port, port);
+    let second = publish("-second");
+    let error = engine.start_container(&second).await.unwrap_err();
+    match &error {
+        DockerError::PortInUse {
+            port: taken,
+            container,
+            ..
+        } => assert_eq!((*taken, container.as_str()), (port, second.name.as_str())),
+        other => panic!("expected PortInUse, got {other}"),
+    }
+    assert!(
+        error.to_string().contains(&format!(
+            "cannot publish host port {port}: it is already in use"
+        )),
+        "{error}"
+    );
+    assert!(!container_exists(&engine, &second.name).await);
+    let report = collect(&engine, &run).await;
+    assert_eq!(report.containers.len(), 1);
+}

@@ -1,0 +1,314 @@
+//! Building an image from a directory (a Docker action's `runs.image: Dockerfile`) through the Engine
+//! API, and a content hash of that directory to tag the result, so a re-run skips the build.
+//!
+//! Invariant: the build context is exactly the files under the context directory, sent as a tar in
+//! a stable order (sorted paths, symlinks kept as links), and [`context_hash`] covers the same
+//! files plus the Dockerfile name and the build args, so equal hashes mean equal builds. A failed
+//! build is [`DockerError::BuildFailed`] with the engine's message and the last output lines.
+//! Tests: path checks at the bottom; tests/engine.rs builds and runs an image.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use bollard::query_parameters::BuildImageOptions;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::engine::Engine;
+use crate::error::DockerError;
+use crate::exec::LineSplitter;
+use crate::DEFAULT_MAX_LINE_BYTES;
+
+/// How many of the last output lines a [`DockerError::BuildFailed`] carries.
+const KEPT_LINES: usize = 30;
+
+/// The Dockerfile used when none is named.
+pub const DEFAULT_DOCKERFILE: &str = "Dockerfile";
+
+impl Engine {
+    /// Builds `context_dir` into an image tagged `tag`, with the Dockerfile at `dockerfile` (relative
+    /// to the context; `Dockerfile` when `None`) and `build_args` (`--build-arg`). Each output line
+    /// of the build goes to `on_line` as it arrives. Uses the engine's classic builder, which needs
+    /// no session; base images that are not local are pulled by the engine.
+    pub async fn build_image(
+        &self,
+        context_dir: &Path,
+        dockerfile: Option<&str>,
+        tag: &str,
+        build_args: &[(String, String)],
+        on_line: &mut (dyn FnMut(String) + Send),
+    ) -> Result<(), DockerError> {
+        let dockerfile = checked_dockerfile(dockerfile)?;
+        let context = context_dir.to_path_buf();
+        let archive = tokio::task::spawn_blocking(move || context_tar(&context))
+            .await
+            .map_err(|error| io::Error::other(error.to_string()))
+            .and_then(|result| result)
+            .map_err(|source| DockerError::BuildContext {
+                context: context_dir.display().to_string(),
+                source,
+            })?;
+        let options = BuildImageOptions {
+            dockerfile: dockerfile.to_string(),
+            t: Some(tag.to_string()),
+            rm: true,
+            forcerm: true,
+            buildargs: (!build_args.is_empty())
+                .then(|| build_args.iter().cloned().collect::<HashMap<_, _>>()),
+            ..Default::default()
+        };
+        let mut last_lines: VecDeque<String> = VecDeque::with_capacity(KEPT_LINES);
+        let mut keep = |line: String, on_line: &mut (dyn FnMut(String) + Send)| {
+            if last_lines.len() == KEPT_LINES {
+                last_lines.pop_front();
+            }
+            last_lines.push_back(line.clone());
+            on_line(line);
+        };
+        let mut splitter = LineSplitter::new(DEFAULT_MAX_LINE_BYTES);
+        let mut progress =
+            self.docker
+                .build_image(options, None, Some(bollard::body_full(archive.into())));
+        let mut failure: Option<String> = None;
+        while let Some(item) = progress.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(text) = info.stream {
+                        splitter.push(text.as_bytes(), &mut |line| keep(line, on_line));
+                    }
+                    if let Some(status) = info.status {
+                        let status = match info.id {
+                            Some(id) => format!("{id}: {status}"),
+                            None => status,
+                        };
+                        keep(status, on_line);
+                    }
+                    if let Some(message) = info.error_detail.and_then(|detail| detail.message) {
+                        failure = Some(message);
+                        break;
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    failure = Some(error);
+                    break;
+                }
+                Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
+                    failure = Some(message);
+                    break;
+                }
+                Err(source) => {
+                    return Err(DockerError::Api {
+                        action: format!("building image {tag}"),
+                        source,
+                    })
+                }
+            }
+        }
+        splitter.finish(&mut |line| keep(line, on_line));
+        if let Some(message) = failure {
+            return Err(DockerError::BuildFailed {
+                tag: tag.to_string(),
+                message: message.trim_end().to_string(),
+                last_lines: last_lines.into_iter().collect(),
+            });
+        }
+        // The engine answers a finished stream without an error only for a built image; check it,
+        // since a tag that is missing now would fail later with a less clear message.
+        if !self.image_exists(tag).await? {
+            return Err(DockerError::BuildFailed {
+                tag: tag.to_string(),
+                message: String::from("the build ended without an image"),
+                last_lines: last_lines.into_iter().collect(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A stable hash (hex SHA-256) of everything a build of `context_dir` depends on: each file's path,
+/// kind, executable bit and content (or link target), the Dockerfile name and the build args (in
+/// the order given). For a tag such as `gantry-action/<name>:<first 12 characters>`.
+pub fn context_hash(
+    context_dir: &Path,
+    dockerfile: Option<&str>,
+    build_args: &[(String, String)],
+) -> io::Result<String> {
+    let dockerfile = checked_dockerfile(dockerfile)
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()))?;
+    let mut hasher = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    field(b"gantry-context-v1");
+    field(dockerfile.as_bytes());
+    for (name, value) in build_args {
+        field(name.as_bytes());
+        field(value.as_bytes());
+    }
+    for entry in context_entries(context_dir)? {
+        field(entry.relative.to_string_lossy().as_bytes());
+        let metadata = std::fs::symlink_metadata(&entry.full)?;
+        if metadata.is_dir() {
+            field(b"dir");
+        } else if metadata.file_type().is_symlink() {
+            field(b"link");
+            field(
+                std::fs::read_link(&entry.full)?
+                    .to_string_lossy()
+                    .as_bytes(),
+            );
+        } else {
+            field(if is_executable(&metadata) {
+                b"exec"
+            } else {
+                b"file"
+            });
+            field(&std::fs::read(&entry.full)?);
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The Dockerfile path, which must stay inside the context.
+fn checked_dockerfile(dockerfile: Option<&str>) -> Result<&str, DockerError> {
+    let dockerfile = dockerfile
+        .filter(|name| !name.is_empty())
+        .unwrap_or(DEFAULT_DOCKERFILE);
+    let inside = Path::new(dockerfile)
+        .components()
+        .all(|component| matches!(component, Component::Normal(_) | Component::CurDir));
+    if !inside {
+        return Err(DockerError::InvalidSpec {
+            reason: format!(
+                "the Dockerfile {dockerfile:?} must be a path inside the build context"
+            ),
+        });
+    }
+    Ok(dockerfile)
+}
+
+#[cfg(unix)]
+fn is_executable(metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_metadata: &std::fs::Metadata) -> bool {
+    false
+}
+
+struct ContextEntry {
+    full: PathBuf,
+    relative: PathBuf,
+}
+
+/// Every file, directory and symlink under `root`, directories before their contents, sorted by
+/// name at each level; symlinks are not followed.
+fn context_entries(root: &Path) -> io::Result<Vec<ContextEntry>> {
+    let mut entries = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(relative_dir) = pending.pop() {
+        let mut children: Vec<_> = std::fs::read_dir(root.join(&relative_dir))?
+            .map(|entry| entry.map(|entry| entry.file_name()))
+            .collect::<io::Result<_>>()?;
+        children.sort();
+        let mut subdirs = Vec::new();
+        for name in children {
+            let relative = relative_dir.join(&name);
+            let full = root.join(&relative);
+            if std::fs::symlink_metadata(&full)?.is_dir() {
+                subdirs.push(relative.clone());
+            }
+            entries.push(ContextEntry { full, relative });
+        }
+        // Reversed, so the stack pops them in name order.
+        pending.extend(subdirs.into_iter().rev());
+    }
+    Ok(entries)
+}
+
+/// The build context as an uncompressed tar.
+fn context_tar(root: &Path) -> io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    for entry in context_entries(root)? {
+        builder.append_path_with_name(&entry.full, &entry.relative)?;
+    }
+    builder.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_dockerfile(input: Option<&str>, expected: Option<&str>) {
+        assert_eq!(
+            checked_dockerfile(input).ok(),
+            expected,
+            "dockerfile: {input:?}"
+        );
+    }
+
+    #[test]
+    fn dockerfiles_stay_inside_the_context() {
+        check_dockerfile(None, Some("Dockerfile"));
+        check_dockerfile(Some(""), Some("Dockerfile"));
+        check_dockerfile(Some("docker/Dockerfile.ci"), Some("docker/Dockerfile.ci"));
+        check_dockerfile(Some("./Dockerfile"), Some("./Dockerfile"));
+        check_dockerfile(Some("../Dockerfile"), None);
+        check_dockerfile(Some("/etc/Dockerfile"), None);
+        check_dockerfile(Some("a/../../Dockerfile"), None);
+    }
+
+    fn write(root: &Path, path: &str, text: &str) {
+        let full = root.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+
+    #[test]
+    fn the_context_hash_follows_content_names_and_args() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "Dockerfile", "FROM scratch\n");
+        write(root, "src/a.sh", "echo a\n");
+        let args = vec![(String::from("V"), String::from("1"))];
+        let hash = |args: &[(String, String)]| context_hash(root, None, args).unwrap();
+        let first = hash(&args);
+        assert_eq!(first.len(), 64);
+        assert_eq!(hash(&args), first, "stable");
+        assert_ne!(hash(&[]), first, "build args count");
+        assert_ne!(
+            context_hash(root, Some("./Dockerfile"), &args).unwrap(),
+            first,
+            "the Dockerfile name counts"
+        );
+        write(root, "src/a.sh", "echo b\n");
+        let changed = hash(&args);
+        assert_ne!(changed, first, "content counts");
+        std::fs::rename(root.join("src/a.sh"), root.join("src/b.sh")).unwrap();
+        assert_ne!(hash(&args), changed, "names count");
+        assert!(context_hash(&root.join("missing"), None, &args).is_err());
+        assert!(context_hash(root, Some("../x"), &args).is_err());
+    }
+
+    #[test]
+    fn the_context_tar_holds_every_file_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "b/z.txt", "z");
+        write(root, "b/a.txt", "a");
+        write(root, "Dockerfile", "FROM scratch\n");
+        let archive = context_tar(root).unwrap();
+        let mut reader = tar::Archive::new(archive.as_slice());
+        let names: Vec<String> = reader
+            .entries()
+            .unwrap()
+            .map(|entry| entry.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, vec!["Dockerfile", "b", "b/a.txt", "b/z.txt"]);
+    }
+}
