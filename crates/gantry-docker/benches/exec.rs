@@ -1,8 +1,9 @@
-//! Cost of one step's exec round trip: `true` run with [`Engine::exec`] in a running container
-//! (create the exec, start it attached, read the output to its end, read the exit code). Target: at
+//! Cost of one step in a running container: `true` run with [`Engine::exec`] (create the exec,
+//! start it attached, read the output to its end, read the exit code) and with
+//! [`gantry_docker::Session::run`] (one line to a long-lived shell, its markers back). Target: at
 //! most 50 ms per step. Run with `cargo bench -p gantry-docker --bench exec`; needs a Docker engine
 //! and gantry-test/busybox (scripts/docker-setup, scripts/build-test-images), else it says why and
-//! exits. `EXEC_BENCH_ITERATIONS` sets the number of execs (default 200).
+//! exits. `EXEC_BENCH_ITERATIONS` sets the number of steps of each kind (default 200).
 
 use std::time::{Duration, Instant};
 
@@ -55,7 +56,8 @@ async fn bench() {
         .expect("the bench container starts");
     let cancel = CancellationToken::new();
     let step = ExecSpec::new(["true"]);
-    let mut samples = Vec::with_capacity(iterations);
+    let version = engine.server_version().await.unwrap_or_default();
+
     // Warm up the connection pool and the container.
     for _ in 0..5 {
         engine
@@ -63,7 +65,7 @@ async fn bench() {
             .await
             .expect("exec");
     }
-    let total = Instant::now();
+    let mut samples = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let started = Instant::now();
         let outcome = engine
@@ -73,14 +75,52 @@ async fn bench() {
         samples.push(started.elapsed());
         assert_eq!(outcome.exit_code, Some(0));
     }
-    let total = total.elapsed();
-    engine.gc(Some(&run)).await.expect("gc");
-    samples.sort();
-    let at = |fraction: f64| samples[((samples.len() - 1) as f64 * fraction) as usize];
-    let mean = total / u32::try_from(iterations).unwrap_or(u32::MAX);
+    report(
+        &format!("Engine::exec (`true` in {IMAGE}, {iterations} runs, engine {version})"),
+        samples,
+    );
+
+    let opened = Instant::now();
+    let mut session = engine
+        .open_session(&container.id, None)
+        .await
+        .expect("a session");
+    session
+        .run(&step, &mut |_| {}, &cancel)
+        .await
+        .expect("session step");
     println!(
-        "exec round trip (`true` in {IMAGE}, {iterations} runs, engine {}): mean {:.1} ms, median {:.1} ms, p95 {:.1} ms, max {:.1} ms (target <= 50 ms)",
-        engine.server_version().await.unwrap_or_default(),
+        "Session opened and its first step run in {:.1} ms",
+        ms(opened.elapsed())
+    );
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        let outcome = session
+            .run(&step, &mut |_| {}, &cancel)
+            .await
+            .expect("session step");
+        samples.push(started.elapsed());
+        assert_eq!(outcome.exit_code, Some(0));
+    }
+    report(
+        &format!("Session::run (`true` in {IMAGE}, {iterations} runs, engine {version})"),
+        samples,
+    );
+    drop(session);
+    engine.gc(Some(&run)).await.expect("gc");
+}
+
+/// Prints the mean, median, p95 and max of `samples`.
+fn report(what: &str, mut samples: Vec<Duration>) {
+    if samples.is_empty() {
+        return;
+    }
+    samples.sort();
+    let mean = samples.iter().sum::<Duration>() / u32::try_from(samples.len()).unwrap_or(u32::MAX);
+    let at = |fraction: f64| samples[((samples.len() - 1) as f64 * fraction) as usize];
+    println!(
+        "{what}: mean {:.1} ms, median {:.1} ms, p95 {:.1} ms, max {:.1} ms (target <= 50 ms)",
         ms(mean),
         ms(at(0.5)),
         ms(at(0.95)),

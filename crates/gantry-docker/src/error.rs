@@ -47,6 +47,8 @@ pub enum DockerError {
     NoExitCode { container: String },
     #[error("waiting for container {container} was cancelled")]
     Cancelled { container: String },
+    #[error("the shell session in container {container} ended")]
+    SessionEnded { container: String },
     #[error("container {container} cannot publish host port {port}: it is already in use")]
     PortInUse {
         port: u16,

@@ -184,7 +184,11 @@ impl Engine {
 
     /// Kills every process in `container` whose environment carries this exec's id: stopped first
     /// (two scans, so a process forked during the first is caught), then killed.
-    async fn kill_exec(&self, container: &str, exec_id: &str) -> Result<(), DockerError> {
+    pub(crate) async fn kill_exec(
+        &self,
+        container: &str,
+        exec_id: &str,
+    ) -> Result<(), DockerError> {
         const SCRIPT: &str = r#"pids=""
 for round in 1 2; do
   for dir in /proc/[0-9]*; do
@@ -242,7 +246,7 @@ pub(crate) async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>)
 }
 
 /// A process-unique exec id (pid, time and a counter; not a secret).
-fn new_exec_id() -> String {
+pub(crate) fn new_exec_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now()
@@ -320,6 +324,11 @@ impl LineSplitter {
             buffer: Vec::new(),
             max: max.max(4),
         }
+    }
+
+    /// Changes the longest line from now on.
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max.max(4);
     }
 
     pub fn push(&mut self, bytes: &[u8], emit: &mut dyn FnMut(String)) {

@@ -5,14 +5,16 @@
 //! [`Engine::build_image`] with a [`context_hash`] tag); per-run networks
 //! ([`Engine::create_network`]); containers from a [`ContainerSpec`] ([`Engine::start_container`],
 //! [`Engine::wait_healthy`], [`Engine::logs`], [`Engine::remove_container`]); steps run inside a
-//! container ([`Engine::exec`]); a container run to its end ([`Engine::run_to_end`]); leftovers
-//! ([`Engine::gc`], [`Engine::gc_stale`]); a workflow's `options:` string ([`parse_options`]);
-//! `ports:` entries ([`PortSpec`]); labels and names ([`labels`]).
+//! container ([`Engine::exec`], or fed to a shell [`Session`] from [`Engine::open_session`]); a
+//! container run to its end ([`Engine::run_to_end`]); leftovers ([`Engine::gc`],
+//! [`Engine::gc_stale`]); a workflow's `options:` string ([`parse_options`]); `ports:` entries
+//! ([`PortSpec`]); labels and names ([`labels`]).
 //!
 //! **Architecture invariant:** everything created here is labelled `gantry.managed=true`,
 //! `gantry.run=<run id>` and with its creating process (`gantry.host`, `gantry.pid`,
-//! `gantry.pid_start`), so `gc` finds it by label alone and `gc_stale` tells a dead creator's. This crate knows nothing of workflows or
-//! plans (layer 2, beside gantry-plan); the executor maps a job's `container:`/`services:` onto it.
+//! `gantry.pid_start`), so `gc` finds it by label alone and `gc_stale` tells a dead creator's. This
+//! crate knows nothing of workflows or plans (layer 2, beside gantry-plan); the executor maps a
+//! job's `container:`/`services:` onto it.
 //! Tests: unit tests in each module; tests/engine.rs against a real engine; benches/exec.rs.
 
 mod build;
@@ -24,6 +26,7 @@ pub mod labels;
 mod options;
 mod ports;
 mod run;
+mod session;
 
 pub use build::{context_hash, DEFAULT_DOCKERFILE};
 pub use container::{ContainerSpec, Health, HealthLogEntry, StartedContainer};
@@ -38,3 +41,4 @@ pub use options::{
     HealthCheck, OptionsError, Ulimit,
 };
 pub use ports::{MappedPort, PortError, PortSpec};
+pub use session::Session;

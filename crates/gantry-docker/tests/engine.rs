@@ -856,3 +856,200 @@ async fn a_taken_host_port_is_a_typed_error() {
     let report = collect(&engine, &run).await;
     assert_eq!(report.containers.len(), 1);
 }
+
+/// Runs `spec` in `session`; returns (exit code, stdout lines, stderr lines).
+async fn session_run(
+    session: &mut gantry_docker::Session,
+    spec: ExecSpec,
+) -> (i64, Vec<String>, Vec<String>) {
+    let mut lines: Vec<OutputLine> = Vec::new();
+    let outcome = session
+        .run(
+            &spec,
+            &mut |line| lines.push(line),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert!(!outcome.cancelled);
+    let pick = |stream| {
+        lines
+            .iter()
+            .filter(|line| line.stream == stream)
+            .map(|line| line.text.clone())
+            .collect::<Vec<_>>()
+    };
+    (
+        outcome.exit_code.unwrap(),
+        pick(OutputStream::Stdout),
+        pick(OutputStream::Stderr),
+    )
+}
+
+#[tokio::test]
+async fn session_runs_steps_like_execs() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let run = run_id("session");
+    let job = engine
+        .start_container(&job_container(&run, BUSYBOX, None))
+        .await
+        .unwrap();
+    let mut session = engine.open_session(&job.id, None).await.unwrap();
+
+    let (code, out, err) = session_run(
+        &mut session,
+        sh("echo out; echo err >&2; echo two; printf partial; exit 3"),
+    )
+    .await;
+    assert_eq!(
+        (code, out, err),
+        (3, vec![s("out"), s("two"), s("partial")], vec![s("err")])
+    );
+
+    // Empty lines are kept, trailing ones too; a step without output has no lines.
+    let (code, out, err) = session_run(
+        &mut session,
+        sh("echo; echo a; echo; echo; echo b >&2; echo >&2"),
+    )
+    .await;
+    assert_eq!(
+        (code, out, err),
+        (0, vec![s(""), s("a"), s(""), s("")], vec![s("b"), s("")])
+    );
+    let (code, out, err) = session_run(&mut session, ExecSpec::new(["true"])).await;
+    assert_eq!((code, out.len(), err.len()), (0, 0, 0));
+
+    // Env values with quotes, newlines and `$` arrive as they are; working directory; env is per step.
+    let mut spec = sh("printf '%s|' \"$FOO\" \"$BAR\"; echo; pwd");
+    spec.env.push((s("FOO"), s("it's $HOME `id`")));
+    spec.env.push((s("BAR"), s("line one\nline two")));
+    spec.working_dir = Some(s("/tmp"));
+    let (code, out, _) = session_run(&mut session, spec).await;
+    assert_eq!(
+        (code, out),
+        (
+            0,
+            vec![s("it's $HOME `id`|line one"), s("line two|"), s("/tmp")]
+        )
+    );
+    let (_, out, _) = session_run(&mut session, sh("echo \"${FOO:-unset}\"; pwd")).await;
+    assert_eq!(out, vec![s("unset"), s("/")]);
+    // A step's stdin is empty, not the session's protocol.
+    let (code, out, _) = session_run(&mut session, sh("cat; echo after")).await;
+    assert_eq!((code, out), (0, vec![s("after")]));
+    // Arguments are passed as words, not re-split.
+    let (_, out, _) = session_run(&mut session, ExecSpec::new(["echo", "a  b", "c"])).await;
+    assert_eq!(out, vec![s("a  b c")]);
+
+    let (code, _, _) = session_run(&mut session, ExecSpec::new(["false"])).await;
+    assert_eq!(code, 1);
+    let (code, _, _) = session_run(&mut session, ExecSpec::new(["/no/such/command"])).await;
+    assert!(code == 126 || code == 127, "exit code {code}");
+    let mut missing_dir = ExecSpec::new(["true"]);
+    missing_dir.working_dir = Some(s("/no/such/dir"));
+    let (code, _, _) = session_run(&mut session, missing_dir).await;
+    assert_ne!(code, 0);
+
+    // Bounded lines, as with an exec.
+    let mut spec = sh("head -c 10000 /dev/zero | tr '\\0' a; echo; echo after");
+    spec.max_line_bytes = 1000;
+    let (_, out, _) = session_run(&mut session, spec).await;
+    assert_eq!(out.len(), 11);
+    assert!(out[..10].iter().all(|line| line.len() == 1000));
+
+    // What a session cannot express runs as a plain exec: another user, an env name that is no
+    // shell identifier.
+    let mut spec = sh("id -u; echo \"$PATH\" | grep -c bin");
+    spec.user = Some(s("65534"));
+    let (code, out, _) = session_run(&mut session, spec).await;
+    assert_eq!((code, out), (0, vec![s("65534"), s("1")]));
+    let mut spec = sh("tr '\\0' '\\n' </proc/$$/environ | grep -c '^ODD-NAME=1$'");
+    spec.env.push((s("ODD-NAME"), s("1")));
+    let (code, out, _) = session_run(&mut session, spec).await;
+    assert_eq!((code, out), (0, vec![s("1")]));
+    assert!(session.is_usable());
+
+    // Cancellation kills the step and what it started; the session goes on.
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        trigger.cancel();
+    });
+    let mut lines = Vec::new();
+    let started = Instant::now();
+    let outcome = session
+        .run(
+            &sh("echo started; sleep 300 & sleep 301; echo never"),
+            &mut |line| lines.push(line.text),
+            &cancel,
+        )
+        .await
+        .unwrap();
+    assert!(outcome.cancelled);
+    assert_eq!(outcome.exit_code, Some(137));
+    assert_eq!(lines, vec![s("started")]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(session.is_usable());
+    let (code, out, _) =
+        session_run(&mut session, sh("ps -o comm | grep -c '^sleep$' || true")).await;
+    assert_eq!((code, out), (0, vec![s("0")]));
+
+    // Many quick steps: each one's output stays its own.
+    let started = Instant::now();
+    for index in 0..50 {
+        let (code, out, _) = session_run(
+            &mut session,
+            sh(&format!("echo {index}; exit {}", index % 3)),
+        )
+        .await;
+        assert_eq!((code, out), (index % 3, vec![index.to_string()]));
+    }
+    eprintln!("50 session steps in {:?}", started.elapsed());
+
+    drop(session);
+    collect(&engine, &run).await;
+}
+
+fn s(text: &str) -> String {
+    text.to_string()
+}
+
+#[tokio::test]
+async fn session_works_with_debian_sh() {
+    let Some(engine) = engine_with(&[DEBIAN]).await else {
+        return;
+    };
+    let run = run_id("session-dash");
+    let job = engine
+        .start_container(&job_container(&run, DEBIAN, None))
+        .await
+        .unwrap();
+    let mut session = engine.open_session(&job.id, None).await.unwrap();
+    let mut spec = sh("printf '%s|' \"$FOO\"; echo; printf partial >&2; exit 4");
+    spec.env.push((s("FOO"), s("it's\nmultiline $x")));
+    let (code, out, err) = session_run(&mut session, spec).await;
+    assert_eq!(
+        (code, out, err),
+        (4, vec![s("it's"), s("multiline $x|")], vec![s("partial")])
+    );
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let mut lines = Vec::new();
+    let outcome = session
+        .run(&sh("sleep 300"), &mut |line| lines.push(line.text), &cancel)
+        .await
+        .unwrap();
+    assert_eq!((outcome.exit_code, outcome.cancelled), (Some(137), true));
+    assert_eq!(lines, Vec::<String>::new());
+    let (code, out, _) = session_run(&mut session, ExecSpec::new(["echo", "still here"])).await;
+    assert_eq!((code, out), (0, vec![s("still here")]));
+    drop(session);
+    collect(&engine, &run).await;
+}
