@@ -11,9 +11,11 @@
 //! line to tell).
 //!
 //! Invariant: a step's processes carry `GANTRY_EXEC_ID=<id>` like an exec's, and cancellation kills
-//! them the same way ([`Engine::exec`]'s kill); a session whose shell is gone or whose step did not
-//! end within the grace after a kill is broken, and later steps fall back to plain execs, as do
-//! steps it cannot express (another user, an env name that is not a shell identifier).
+//! them the same way ([`Engine::exec`]'s kill); a session whose shell is gone, whose step did not
+//! end within the grace after a kill, or whose step's future was dropped before the step ended is
+//! broken, and later steps fall back to plain execs, as do steps it cannot express (another user,
+//! an env name that is not a shell identifier). Dropping a session ends its shell (its stdin
+//! closes) but not a step still running in it: cancel the step first.
 //! Tests: quoting cases at the bottom, tests/engine.rs (`session_*`), benches/exec.rs.
 
 use std::pin::Pin;
@@ -182,6 +184,9 @@ impl Session {
         let ended = |container: &str| DockerError::SessionEnded {
             container: container.to_string(),
         };
+        // Broken until the step's markers arrive: a run whose future is dropped half way leaves
+        // output of its step in the stream, which no later step may take for its own.
+        self.broken = true;
         if self.input.write_all(line.as_bytes()).await.is_err() || self.input.flush().await.is_err()
         {
             self.broken = true;
@@ -290,6 +295,7 @@ impl Session {
                 }
             }
         }
+        self.broken = false;
         Ok(ExecOutcome {
             exit_code,
             cancelled,

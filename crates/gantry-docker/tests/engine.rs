@@ -1013,7 +1013,38 @@ async fn session_runs_steps_like_execs() {
     }
     eprintln!("50 session steps in {:?}", started.elapsed());
 
+    // A step whose future is dropped half way breaks the session; later steps run as execs.
+    let slow = sh("echo begun; sleep 1; echo late");
+    let never_cancelled = CancellationToken::new();
+    let mut ignore = |_: OutputLine| {};
+    let unfinished = session.run(&slow, &mut ignore, &never_cancelled);
+    let waited = tokio::time::timeout(Duration::from_millis(200), unfinished).await;
+    assert!(waited.is_err(), "the step ended within 200 ms");
+    assert!(!session.is_usable());
+    let (code, out, _) = session_run(&mut session, sh("echo fallback")).await;
+    assert_eq!((code, out), (0, vec![s("fallback")]));
+
+    // Dropping the session ends its shell.
     drop(session);
+    let mut shells_left = Vec::new();
+    for _ in 0..50 {
+        let (_, out, _) = exec(
+            &engine,
+            &job.id,
+            sh("ps -o args | grep -c '[g]antry_step' || true"),
+        )
+        .await;
+        shells_left = out;
+        if shells_left == [s("0")] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        shells_left,
+        [s("0")],
+        "the session shell outlived its session"
+    );
     collect(&engine, &run).await;
 }
 
