@@ -1,8 +1,8 @@
 //! Building an image from a directory (a Docker action's `runs.image: Dockerfile`) through the Engine
 //! API, and a content hash of that directory to tag the result, so a re-run skips the build.
 //!
-//! Invariant: the build context is exactly the files under the context directory, sent as a tar in
-//! a stable order (sorted paths, symlinks kept as links), and [`context_hash`] covers the same
+//! Invariant: the build context is exactly the files under the context directory that its
+//! `.dockerignore` keeps, sent as a tar in a stable order (sorted paths, symlinks kept as links), and [`context_hash`] covers the same
 //! files plus the Dockerfile name and the build args, so equal hashes mean equal builds. A failed
 //! build is [`DockerError::BuildFailed`] with the engine's message and the last output lines.
 //! Tests: path checks at the bottom; tests/engine.rs builds and runs an image.
@@ -41,14 +41,16 @@ impl Engine {
     ) -> Result<(), DockerError> {
         let dockerfile = checked_dockerfile(dockerfile)?;
         let context = context_dir.to_path_buf();
-        let archive = tokio::task::spawn_blocking(move || context_tar(&context))
-            .await
-            .map_err(|error| io::Error::other(error.to_string()))
-            .and_then(|result| result)
-            .map_err(|source| DockerError::BuildContext {
-                context: context_dir.display().to_string(),
-                source,
-            })?;
+        let dockerfile_in_context = dockerfile.to_string();
+        let archive =
+            tokio::task::spawn_blocking(move || context_tar(&context, &dockerfile_in_context))
+                .await
+                .map_err(|error| io::Error::other(error.to_string()))
+                .and_then(|result| result)
+                .map_err(|source| DockerError::BuildContext {
+                    context: context_dir.display().to_string(),
+                    source,
+                })?;
         let options = BuildImageOptions {
             dockerfile: dockerfile.to_string(),
             t: Some(tag.to_string()),
@@ -147,7 +149,7 @@ pub fn context_hash(
         field(name.as_bytes());
         field(value.as_bytes());
     }
-    for entry in context_entries(context_dir)? {
+    for entry in context_entries(context_dir, dockerfile)? {
         field(entry.relative.to_string_lossy().as_bytes());
         let metadata = std::fs::symlink_metadata(&entry.full)?;
         if metadata.is_dir() {
@@ -205,9 +207,12 @@ struct ContextEntry {
     relative: PathBuf,
 }
 
-/// Every file, directory and symlink under `root`, directories before their contents, sorted by
-/// name at each level; symlinks are not followed.
-fn context_entries(root: &Path) -> io::Result<Vec<ContextEntry>> {
+/// Every file, directory and symlink under `root` that `.dockerignore` does not exclude,
+/// directories before their contents, sorted by name at each level; symlinks are not followed. The
+/// Dockerfile and `.dockerignore` are always kept, as the docker CLI keeps them.
+fn context_entries(root: &Path, dockerfile: &str) -> io::Result<Vec<ContextEntry>> {
+    let ignore = IgnoreRules::load(root)?;
+    let dockerfile = clean_relative(dockerfile);
     let mut entries = Vec::new();
     let mut pending = vec![PathBuf::new()];
     while let Some(relative_dir) = pending.pop() {
@@ -219,10 +224,16 @@ fn context_entries(root: &Path) -> io::Result<Vec<ContextEntry>> {
         for name in children {
             let relative = relative_dir.join(&name);
             let full = root.join(&relative);
-            if std::fs::symlink_metadata(&full)?.is_dir() {
+            let is_dir = std::fs::symlink_metadata(&full)?.is_dir();
+            let always_kept = relative == dockerfile || relative == Path::new(".dockerignore");
+            let ignored = !always_kept && ignore.is_ignored(&relative);
+            // An ignored directory is still walked when an exception may bring back a file in it.
+            if is_dir && (!ignored || ignore.has_exceptions) {
                 subdirs.push(relative.clone());
             }
-            entries.push(ContextEntry { full, relative });
+            if !ignored {
+                entries.push(ContextEntry { full, relative });
+            }
         }
         // Reversed, so the stack pops them in name order.
         pending.extend(subdirs.into_iter().rev());
@@ -230,11 +241,86 @@ fn context_entries(root: &Path) -> io::Result<Vec<ContextEntry>> {
     Ok(entries)
 }
 
+/// `path` without `./` parts, as context entries are named.
+fn clean_relative(path: &str) -> PathBuf {
+    Path::new(path)
+        .components()
+        .filter(|component| matches!(component, Component::Normal(_)))
+        .collect()
+}
+
+/// The patterns of a context's `.dockerignore`: Go `filepath.Match` globs plus `**`, a leading
+/// `!` for an exception; the last pattern that matches a path (or one of its parent directories)
+/// decides.
+struct IgnoreRules {
+    rules: Vec<(globset::GlobMatcher, bool)>,
+    has_exceptions: bool,
+}
+
+impl IgnoreRules {
+    fn load(root: &Path) -> io::Result<IgnoreRules> {
+        let text = match std::fs::read_to_string(root.join(".dockerignore")) {
+            Ok(text) => text,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(error) => return Err(error),
+        };
+        IgnoreRules::parse(&text)
+    }
+
+    fn parse(text: &str) -> io::Result<IgnoreRules> {
+        let mut rules = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (exception, pattern) = match line.strip_prefix('!') {
+                Some(rest) => (true, rest.trim()),
+                None => (false, line),
+            };
+            let pattern = clean_relative(pattern.trim_start_matches('/'));
+            let pattern = pattern.to_string_lossy();
+            if pattern.is_empty() {
+                continue;
+            }
+            let glob = globset::GlobBuilder::new(&pattern)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(|error| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("invalid .dockerignore pattern {line:?}: {error}"),
+                    )
+                })?;
+            rules.push((glob.compile_matcher(), exception));
+        }
+        let has_exceptions = rules.iter().any(|(_, exception)| *exception);
+        Ok(IgnoreRules {
+            rules,
+            has_exceptions,
+        })
+    }
+
+    fn is_ignored(&self, relative: &Path) -> bool {
+        let mut ignored = false;
+        for (glob, exception) in &self.rules {
+            if relative
+                .ancestors()
+                .any(|path| !path.as_os_str().is_empty() && glob.is_match(path))
+            {
+                ignored = !exception;
+            }
+        }
+        ignored
+    }
+}
+
 /// The build context as an uncompressed tar.
-fn context_tar(root: &Path) -> io::Result<Vec<u8>> {
+fn context_tar(root: &Path, dockerfile: &str) -> io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
-    for entry in context_entries(root)? {
+    for entry in context_entries(root, dockerfile)? {
         builder.append_path_with_name(&entry.full, &entry.relative)?;
     }
     builder.into_inner()
@@ -295,6 +381,72 @@ mod tests {
         assert!(context_hash(root, Some("../x"), &args).is_err());
     }
 
+    fn check_ignored(rules: &str, path: &str, expected: bool) {
+        let rules = IgnoreRules::parse(rules).unwrap();
+        assert_eq!(
+            rules.is_ignored(Path::new(path)),
+            expected,
+            "{path} with {rules:?}",
+            rules = rules.rules.len()
+        );
+    }
+
+    #[test]
+    fn dockerignore_patterns() {
+        check_ignored("", "a.txt", false);
+        check_ignored("*.md", "README.md", true);
+        check_ignored("*.md", "docs/a.md", false);
+        check_ignored("**/*.md", "docs/a.md", true);
+        check_ignored("node_modules", "node_modules/x/y.js", true);
+        check_ignored("/node_modules/", "node_modules", true);
+        check_ignored("./build", "build/out", true);
+        check_ignored("# comment\n\n.git", ".git/config", true);
+        check_ignored("*.md\n!KEEP.md", "KEEP.md", false);
+        check_ignored("*.md\n!KEEP.md", "OTHER.md", true);
+        check_ignored("docs\n!docs/keep.txt", "docs/keep.txt", false);
+        check_ignored("docs\n!docs/keep.txt", "docs/other.txt", true);
+        check_ignored("!a\n*", "a", true);
+        check_ignored("temp?", "temp1", true);
+        check_ignored("temp?", "temp12", false);
+        check_ignored("*/temp*", "sub/temporary", true);
+        check_ignored("*/temp*", "sub/deep/temporary", false);
+        assert!(IgnoreRules::parse("[").is_err());
+    }
+
+    #[test]
+    fn dockerignore_shapes_the_context_and_its_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "Dockerfile", "FROM scratch\n");
+        write(root, "app.sh", "echo app\n");
+        write(root, "node_modules/big.js", "x");
+        write(root, "docs/keep.txt", "k");
+        write(root, "docs/other.txt", "o");
+        write(
+            root,
+            ".dockerignore",
+            "node_modules\ndocs\n!docs/keep.txt\nDockerfile\n",
+        );
+        let names: Vec<String> = context_entries(root, "Dockerfile")
+            .unwrap()
+            .iter()
+            .map(|entry| entry.relative.display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            vec![".dockerignore", "Dockerfile", "app.sh", "docs/keep.txt"]
+        );
+        let before = context_hash(root, None, &[]).unwrap();
+        write(root, "node_modules/big.js", "changed");
+        assert_eq!(
+            context_hash(root, None, &[]).unwrap(),
+            before,
+            "ignored files do not count"
+        );
+        write(root, "docs/keep.txt", "changed");
+        assert_ne!(context_hash(root, None, &[]).unwrap(), before);
+    }
+
     #[test]
     fn the_context_tar_holds_every_file_in_order() {
         let dir = tempfile::tempdir().unwrap();
@@ -302,7 +454,7 @@ mod tests {
         write(root, "b/z.txt", "z");
         write(root, "b/a.txt", "a");
         write(root, "Dockerfile", "FROM scratch\n");
-        let archive = context_tar(root).unwrap();
+        let archive = context_tar(root, "Dockerfile").unwrap();
         let mut reader = tar::Archive::new(archive.as_slice());
         let names: Vec<String> = reader
             .entries()

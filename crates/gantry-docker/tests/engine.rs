@@ -628,11 +628,13 @@ async fn build_image_builds_a_context_with_build_args_and_reports_failures() {
     let run = run_id("build");
     let context = tempfile::tempdir().unwrap();
     std::fs::write(context.path().join("hello.txt"), "hello from the context\n").unwrap();
+    std::fs::write(context.path().join("ignored.txt"), "not sent\n").unwrap();
+    std::fs::write(context.path().join(".dockerignore"), "ignored.txt\n").unwrap();
     std::fs::create_dir(context.path().join("docker")).unwrap();
     std::fs::write(
         context.path().join("docker/Dockerfile"),
         format!(
-            "FROM {BUSYBOX}\nARG GREETING=none\nCOPY hello.txt /hello.txt\nRUN echo \"$GREETING\" > /greeting\nCMD [\"sh\", \"-c\", \"cat /hello.txt /greeting\"]\n"
+            "FROM {BUSYBOX}\nARG GREETING=none\nCOPY hello.txt /hello.txt\nCOPY . /context/\nRUN echo \"$GREETING\" > /greeting\nCMD [\"sh\", \"-c\", \"cat /hello.txt /greeting; ls -A /context\"]\n"
         ),
     )
     .unwrap();
@@ -667,7 +669,16 @@ async fn build_image_builds_a_context_with_build_args_and_reports_failures() {
     let (outcome, lines) = run_to_end(&engine, &spec, &CancellationToken::new()).await;
     assert_eq!(outcome.exit_code, Some(0));
     let texts: Vec<&str> = lines.iter().map(|(_, text)| text.as_str()).collect();
-    assert_eq!(texts, ["hello from the context", "built with args"]);
+    assert_eq!(
+        texts,
+        [
+            "hello from the context",
+            "built with args",
+            ".dockerignore",
+            "docker",
+            "hello.txt"
+        ]
+    );
 
     // A failing step: a typed error with the engine's message and the output before it.
     std::fs::write(
