@@ -483,14 +483,16 @@ impl Engine {
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
-    /// Stops a container, giving it `grace` before it is killed.
+    /// Stops a container, giving it `grace` (rounded up to whole seconds, the engine's unit) before
+    /// it is killed.
     pub async fn stop_container(
         &self,
         container: &str,
         grace: Duration,
     ) -> Result<(), DockerError> {
+        let seconds = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
         let options = StopContainerOptions {
-            t: Some(i32::try_from(grace.as_secs()).unwrap_or(i32::MAX)),
+            t: Some(i32::try_from(seconds).unwrap_or(i32::MAX)),
             ..Default::default()
         };
         match self.docker.stop_container(container, Some(options)).await {

@@ -4,11 +4,14 @@
 //!
 //! Protocol: each step is one line written to the shell's stdin, which runs the command in a
 //! subshell (its env exported, its working directory entered, stdin from /dev/null) and then writes
-//! a marker line with a per-step random nonce and the exit code to stdout, and the nonce alone to
+//! a marker line with a per-step unique nonce and the exit code to stdout, and the nonce alone to
 //! stderr. The step ends when both markers have arrived, so everything it wrote on either stream
 //! came before. The marker is preceded by a newline so it starts a line even after output without
 //! a final newline; the one empty line that produces is dropped (empty lines are held back by one
 //! line to tell).
+//!
+//! A step sees the environment an exec would (the container's, then its own), plus what the shell
+//! exports itself (`PWD`, and `SHLVL` in some shells).
 //!
 //! Invariant: a step's processes carry `GANTRY_EXEC_ID=<id>` like an exec's, and cancellation kills
 //! them the same way ([`Engine::exec`]'s kill); a session whose shell is gone, whose step did not
