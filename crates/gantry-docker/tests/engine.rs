@@ -1093,5 +1093,13 @@ async fn session_works_with_debian_sh() {
     let (code, out, _) = session_run(&mut session, ExecSpec::new(["echo", "still here"])).await;
     assert_eq!((code, out), (0, vec![s("still here")]));
     drop(session);
+
+    // A session of another user runs its steps as that user; a step naming the same user stays in it.
+    let mut nobody = engine.open_session(&job.id, Some("65534")).await.unwrap();
+    let mut spec = ExecSpec::new(["id", "-u"]);
+    spec.user = Some(s("65534"));
+    let (code, out, _) = session_run(&mut nobody, spec).await;
+    assert_eq!((code, out), (0, vec![s("65534")]));
+    assert!(nobody.is_usable());
     collect(&engine, &run).await;
 }
