@@ -487,7 +487,7 @@ impl Job {
         ActionResult { outcome, outputs }
     }
 
-    fn node_program(&self) -> Result<PathBuf, String> {
+    pub(crate) fn node_program(&self) -> Result<PathBuf, String> {
         if let Some(node) = &self.options.node {
             return Ok(node.clone());
         }

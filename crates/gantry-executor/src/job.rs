@@ -22,6 +22,7 @@ use indexmap::IndexMap;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
+use crate::container::{DockerJob, JobContainer, Platform};
 use crate::env::{complete_github, github_vars, runner_arch, runner_os, runner_vars};
 use crate::eval::{eval_bool, eval_condition, eval_minutes, eval_string, Scope, StatusHost};
 use crate::files::FileCommands;
@@ -54,6 +55,9 @@ pub struct HostExecutorOptions {
     pub keep_job_dirs: bool,
     /// The `node` that runs JavaScript actions; looked up on PATH when unset.
     pub node: Option<PathBuf>,
+    /// Where jobs run by `runs-on` label (first matching label wins); unmatched labels run on the
+    /// host. A job with `container:` always runs in Docker.
+    pub platforms: Vec<(String, Platform)>,
 }
 
 impl HostExecutorOptions {
@@ -69,17 +73,24 @@ impl HostExecutorOptions {
             cancel_timeout: Duration::from_secs(300),
             keep_job_dirs: false,
             node: None,
+            platforms: Vec::new(),
             work_dir,
         }
     }
 }
 
-/// Runs jobs as processes on this machine.
-#[derive(Debug, Clone)]
+/// Runs jobs as processes on this machine, or in Docker containers when a job asks for one.
+#[derive(Clone)]
 pub struct HostExecutor {
     options: Arc<HostExecutorOptions>,
     host_env: Arc<Vec<(String, String)>>,
+    /// The Docker engine, connected by the first job that needs it.
+    engine: EngineCell,
 }
+
+/// A lazily connected engine shared by the jobs of one executor (the error is kept too, so every
+/// job that needs Docker reports it without trying again).
+pub(crate) type EngineCell = Arc<tokio::sync::OnceCell<Result<gantry_docker::Engine, String>>>;
 
 impl HostExecutor {
     pub fn new(options: HostExecutorOptions) -> HostExecutor {
@@ -94,11 +105,20 @@ impl HostExecutor {
         HostExecutor {
             options: Arc::new(options),
             host_env: Arc::new(host_env),
+            engine: Arc::new(tokio::sync::OnceCell::new()),
         }
     }
 
     pub fn options(&self) -> &HostExecutorOptions {
         &self.options
+    }
+}
+
+impl std::fmt::Debug for HostExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostExecutor")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,7 +131,8 @@ impl Executor for HostExecutor {
     ) -> JobFuture {
         let options = self.options.clone();
         let host_env = self.host_env.clone();
-        Box::pin(async move { run_job(options, host_env, spec, events, cancel).await })
+        let engine = self.engine.clone();
+        Box::pin(async move { run_job(options, host_env, engine, spec, events, cancel).await })
     }
 }
 
@@ -242,6 +263,11 @@ pub(crate) struct Job {
     /// Reused by every step (emptied after each); see [`FileCommands::reset`].
     pub file_commands: Option<FileCommands>,
     pub base_path: String,
+    pub engine_cell: EngineCell,
+    /// The job's containers and network, when it uses Docker.
+    pub docker: Option<DockerJob>,
+    /// The repository's name: the workspace directory's name.
+    pub repo_name: String,
 }
 
 /// Result of running a step's action.
@@ -280,6 +306,7 @@ pub(crate) struct ProcessStep {
 async fn run_job(
     options: Arc<HostExecutorOptions>,
     host_env: Arc<Vec<(String, String)>>,
+    engine: EngineCell,
     spec: JobSpec,
     events: UnboundedSender<JobEvent>,
     cancel: CancellationToken,
@@ -288,8 +315,15 @@ async fn run_job(
         .work_dir
         .join(sanitize(&format!("{}-{}", spec.run_id, spec.attempt)))
         .join(sanitize(&spec.job_key));
-    let mut job = match Job::set_up(options.clone(), host_env, &spec, events.clone(), cancel).await
-    {
+    let set_up = Job::set_up(
+        options.clone(),
+        host_env,
+        engine,
+        &spec,
+        events.clone(),
+        cancel,
+    );
+    let mut job = match set_up.await {
         Ok(job) => job,
         Err(message) => {
             let _ = events.send(JobEvent::Log {
@@ -312,7 +346,7 @@ async fn run_job(
         }
     };
     let result = job.run(&spec).await;
-    job.clean_up();
+    job.clean_up().await;
     result
 }
 
@@ -320,6 +354,7 @@ impl Job {
     async fn set_up(
         options: Arc<HostExecutorOptions>,
         host_env: Arc<Vec<(String, String)>>,
+        engine_cell: EngineCell,
         spec: &JobSpec,
         events: UnboundedSender<JobEvent>,
         cancel: CancellationToken,
@@ -498,6 +533,9 @@ impl Job {
                     .unwrap_or(0)
             ),
             base_path,
+            engine_cell,
+            docker: None,
+            repo_name: sanitize(&repo_name),
         })
     }
 
@@ -559,6 +597,19 @@ impl Job {
     }
 
     async fn run(&mut self, spec: &JobSpec) -> JobResult {
+        // Where the job runs is known first: a job container changes the paths in the contexts.
+        let docker_plan = match self.docker_plan(spec) {
+            Ok(plan) => plan,
+            Err(message) => {
+                self.error(None, &message);
+                let mut result = JobResult::new(Conclusion::Failure);
+                result.error = Some(message);
+                return result;
+            }
+        };
+        if docker_plan.container.is_some() {
+            self.use_container_paths();
+        }
         // Workflow env then job env, each value seeing the ones before it.
         let mut top = Frame::top();
         for (name, raw) in &spec.env {
@@ -581,17 +632,14 @@ impl Job {
             }
         }
 
-        if spec.container.as_ref().is_some_and(|c| !c.is_null()) {
-            self.warning(
-                None,
-                "This job asks for a container; the host executor runs its steps on the host.",
-            );
-        }
-        if !spec.services.is_null() && spec.services.as_object().is_none_or(|m| !m.is_empty()) {
-            self.warning(
-                None,
-                "This job asks for service containers; the host executor does not start them.",
-            );
+        if !docker_plan.is_empty() {
+            let repo_name = self.repo_name.clone();
+            if let Err(message) = self.start_docker(spec, docker_plan, &repo_name).await {
+                self.error(None, &message);
+                let mut result = JobResult::new(Conclusion::Failure);
+                result.error = Some(message);
+                return result;
+            }
         }
 
         self.run_pre_steps(&mut top, spec).await;
@@ -641,7 +689,8 @@ impl Job {
         result
     }
 
-    fn clean_up(&mut self) {
+    async fn clean_up(&mut self) {
+        self.stop_docker().await;
         let killed = crate::process::kill_tracked(&self.tracking_id);
         if killed > 0 {
             self.log(
@@ -870,7 +919,10 @@ impl Job {
         let mut env: Vec<(String, String)> = Vec::with_capacity(
             self.host_env.len() + self.env.len() + step_env.len() + self.runtime_vars.len() + 16,
         );
-        env.extend(self.host_env.iter().cloned());
+        // In a job container the image's environment stands in for the machine's.
+        if self.container().is_none() {
+            env.extend(self.host_env.iter().cloned());
+        }
         env.push(("CI".into(), "true".into()));
         env.push(("GITHUB_ACTIONS".into(), "true".into()));
         for (k, v) in self.env.iter().chain(&frame.env).chain(step_env) {
@@ -899,13 +951,26 @@ impl Job {
                 .rev()
                 .find(|(k, _)| k == "PATH")
                 .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| self.base_path.clone());
+                .unwrap_or_else(|| self.default_path().to_owned());
             let mut parts: Vec<&str> = self.prepend_path.iter().rev().map(String::as_str).collect();
             parts.push(&current);
             let path = parts.join(":");
             env.push(("PATH".into(), path));
         }
         env
+    }
+
+    /// The job container, when steps run in one.
+    pub fn container(&self) -> Option<&JobContainer> {
+        self.docker.as_ref().and_then(|d| d.container.as_ref())
+    }
+
+    /// PATH before the job's additions: the machine's, or the job container's.
+    fn default_path(&self) -> &str {
+        match self.container() {
+            Some(container) => &container.path,
+            None => &self.base_path,
+        }
     }
 
     /// PATH as the step will see it (for finding the shell).
@@ -915,7 +980,7 @@ impl Job {
             .or_else(|| frame.env.get("PATH"))
             .or_else(|| self.env.get("PATH"))
             .cloned()
-            .unwrap_or_else(|| self.base_path.clone());
+            .unwrap_or_else(|| self.default_path().to_owned());
         let mut parts: Vec<&str> = self.prepend_path.iter().rev().map(String::as_str).collect();
         parts.push(&current);
         parts.join(":")
@@ -999,8 +1064,22 @@ impl Job {
         };
         let path = self.step_path(frame, step_env);
         let key = (shell_raw, path);
+        let in_container = self.container().map(|c| c.default_shell);
         let shell = match self.shells.get(&key) {
             Some(shell) => shell.clone(),
+            None if in_container.is_some() => {
+                let default = in_container.unwrap_or("sh");
+                match Shell::in_container(key.0.as_deref(), default) {
+                    Ok(shell) => {
+                        self.shells.insert(key, shell.clone());
+                        shell
+                    }
+                    Err(e) => {
+                        self.error(index, &e.to_string());
+                        return ActionResult::failure();
+                    }
+                }
+            }
             None => match Shell::resolve(key.0.as_deref(), std::ffi::OsStr::new(&key.1)) {
                 Ok(shell) => {
                     self.shells.insert(key, shell.clone());
@@ -1146,32 +1225,57 @@ impl Job {
             debug,
             allow_unsecure,
         );
-        let ran = run_process(&spec, limits, cancel, &mut |stream, fragment| {
-            sink.on_fragment(stream, fragment)
-        })
-        .await;
+        let mut container = self.docker.as_mut().and_then(|d| {
+            d.container
+                .clone()
+                .map(|c| (d.engine.clone(), c, d.take_session()))
+        });
+        let ran = match &mut container {
+            None => run_process(&spec, limits, cancel, &mut |stream, fragment| {
+                sink.on_fragment(stream, fragment)
+            })
+            .await
+            .map(|(end, _pgid)| end)
+            .map_err(|e| {
+                if !process.cwd.is_dir() {
+                    format!(
+                        "An error occurred trying to start process '{}' with working directory '{}'. No such file or directory",
+                        process.program.display(),
+                        process.cwd.display()
+                    )
+                } else {
+                    error_chain(&e)
+                }
+            }),
+            Some((engine, container, session)) => {
+                crate::container::exec_step(
+                    engine,
+                    container,
+                    session.as_mut(),
+                    &spec,
+                    limits,
+                    cancel,
+                    &mut sink,
+                )
+                .await
+            }
+        };
         sink.finish();
         let effects = std::mem::take(&mut sink.effects);
         drop(sink);
+        if let Some((_, _, Some(session))) = container {
+            if let Some(docker) = &mut self.docker {
+                docker.put_session(session);
+            }
+        }
 
         let mut outcome = Conclusion::Success;
         match ran {
-            Err(e) => {
-                if !process.cwd.is_dir() {
-                    self.error(
-                        index,
-                        &format!(
-                            "An error occurred trying to start process '{}' with working directory '{}'. No such file or directory",
-                            process.program.display(),
-                            process.cwd.display()
-                        ),
-                    );
-                } else {
-                    self.error(index, &error_chain(&e));
-                }
+            Err(message) => {
+                self.error(index, &message);
                 outcome = Conclusion::Failure;
             }
-            Ok((end, _pgid)) => match end {
+            Ok(end) => match end {
                 ProcessEnd::Exited(0) => {}
                 ProcessEnd::Exited(code) => {
                     self.error(index, &format!("Process completed with exit code {code}."));

@@ -13,6 +13,7 @@
 mod actions;
 pub mod builtin;
 pub mod commands;
+mod container;
 pub mod env;
 pub mod eval;
 pub mod files;
@@ -24,4 +25,5 @@ pub mod process;
 pub mod shell;
 pub mod workspace;
 
+pub use container::Platform;
 pub use job::{HostExecutor, HostExecutorOptions};

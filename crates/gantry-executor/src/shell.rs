@@ -92,6 +92,39 @@ impl Shell {
         })
     }
 
+    /// Resolves `shell` for a job container: programs are found by the container's PATH when
+    /// the step runs, so only the name is kept; `default` (`bash` when the image has it, else
+    /// `sh`) serves a step without `shell:`.
+    pub fn in_container(shell: Option<&str>, default: &str) -> Result<Shell, ShellError> {
+        let shell = shell.map(str::trim).filter(|s| !s.is_empty());
+        let Some(shell) = shell else {
+            return Ok(Shell {
+                kind: "sh".to_owned(),
+                program: PathBuf::from(default),
+                arg_format: "-e {0}".to_owned(),
+                extension: ".sh",
+            });
+        };
+        let (command, args) = match shell.split_once(' ') {
+            Some((c, a)) => (c, a.trim_start()),
+            None => (shell, ""),
+        };
+        let arg_format = if args.is_empty() {
+            default_arguments(command).unwrap_or("").to_owned()
+        } else {
+            args.to_owned()
+        };
+        if !arg_format.contains("{0}") {
+            return Err(ShellError::NoPlaceholder(shell.to_owned()));
+        }
+        Ok(Shell {
+            kind: command.to_owned(),
+            program: PathBuf::from(command),
+            arg_format,
+            extension: extension(command),
+        })
+    }
+
     /// The arguments for a script at `script`.
     pub fn args(&self, script: &Path) -> Vec<String> {
         let script = script.display().to_string();
