@@ -29,7 +29,7 @@ use crate::mask::Masker;
 use crate::output::{Emitter, OutputSink};
 use crate::process::{run_process, ProcessEnd, ProcessSpec, RunLimits};
 use crate::shell::Shell;
-use crate::workspace::{copy_repository, create_dirs, sanitize, JobDirs};
+use crate::workspace::{create_dirs, run_dir, sanitize, JobDirs, Snapshots};
 
 /// How the host executor is set up. Build with [`HostExecutorOptions::new`] and adjust fields.
 #[derive(Debug, Clone)]
@@ -79,6 +79,7 @@ impl HostExecutorOptions {
 pub struct HostExecutor {
     options: Arc<HostExecutorOptions>,
     host_env: Arc<Vec<(String, String)>>,
+    snapshots: Arc<Snapshots>,
 }
 
 impl HostExecutor {
@@ -94,11 +95,20 @@ impl HostExecutor {
         HostExecutor {
             options: Arc::new(options),
             host_env: Arc::new(host_env),
+            snapshots: Arc::new(Snapshots::new()),
         }
     }
 
     pub fn options(&self) -> &HostExecutorOptions {
         &self.options
+    }
+
+    /// Removes what a run (attempt) left in the work directory: its repository snapshots and
+    /// the job directories still being deleted. Call it when no job of the run is running.
+    pub fn remove_run(&self, run_id: &str, attempt: u32) {
+        let dir = run_dir(&self.options.work_dir, run_id, attempt);
+        self.snapshots.forget_run(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -111,7 +121,8 @@ impl Executor for HostExecutor {
     ) -> JobFuture {
         let options = self.options.clone();
         let host_env = self.host_env.clone();
-        Box::pin(async move { run_job(options, host_env, spec, events, cancel).await })
+        let snapshots = self.snapshots.clone();
+        Box::pin(async move { run_job(options, host_env, snapshots, spec, events, cancel).await })
     }
 }
 
@@ -280,16 +291,21 @@ pub(crate) struct ProcessStep {
 async fn run_job(
     options: Arc<HostExecutorOptions>,
     host_env: Arc<Vec<(String, String)>>,
+    snapshots: Arc<Snapshots>,
     spec: JobSpec,
     events: UnboundedSender<JobEvent>,
     cancel: CancellationToken,
 ) -> JobResult {
-    let root = options
-        .work_dir
-        .join(sanitize(&format!("{}-{}", spec.run_id, spec.attempt)))
-        .join(sanitize(&spec.job_key));
-    let mut job = match Job::set_up(options.clone(), host_env, &spec, events.clone(), cancel).await
-    {
+    let root = run_dir(&options.work_dir, &spec.run_id, spec.attempt).join(sanitize(&spec.job_key));
+    let set_up = Job::set_up(
+        options.clone(),
+        host_env,
+        &snapshots,
+        &spec,
+        events.clone(),
+        cancel,
+    );
+    let mut job = match set_up.await {
         Ok(job) => job,
         Err(message) => {
             let _ = events.send(JobEvent::Log {
@@ -312,7 +328,7 @@ async fn run_job(
         }
     };
     let result = job.run(&spec).await;
-    job.clean_up();
+    job.clean_up(&snapshots);
     result
 }
 
@@ -320,14 +336,13 @@ impl Job {
     async fn set_up(
         options: Arc<HostExecutorOptions>,
         host_env: Arc<Vec<(String, String)>>,
+        snapshots: &Snapshots,
         spec: &JobSpec,
         events: UnboundedSender<JobEvent>,
         cancel: CancellationToken,
     ) -> Result<Job, String> {
-        let root = options
-            .work_dir
-            .join(sanitize(&format!("{}-{}", spec.run_id, spec.attempt)))
-            .join(sanitize(&spec.job_key));
+        let run_dir = run_dir(&options.work_dir, &spec.run_id, spec.attempt);
+        let root = run_dir.join(sanitize(&spec.job_key));
         let mut github_json = match spec.contexts.get("github") {
             Some(serde_json::Value::Object(m)) => m.clone(),
             _ => serde_json::Map::new(),
@@ -345,13 +360,15 @@ impl Job {
             .to_owned();
         let dirs = create_dirs(&root, &repo_name).map_err(|e| error_chain(&e))?;
         if !spec.workspace.source_path.is_empty() {
-            copy_repository(
-                Path::new(&spec.workspace.source_path),
-                spec.workspace.sha.as_deref(),
-                &dirs.workspace,
-            )
-            .await
-            .map_err(|e| error_chain(&e))?;
+            snapshots
+                .fill_workspace(
+                    &run_dir,
+                    Path::new(&spec.workspace.source_path),
+                    spec.workspace.sha.as_deref(),
+                    &dirs.workspace,
+                )
+                .await
+                .map_err(|e| error_chain(&e))?;
         }
         let event_dir = dirs.temp.join("_github_workflow");
         std::fs::create_dir_all(&event_dir)
@@ -641,7 +658,7 @@ impl Job {
         result
     }
 
-    fn clean_up(&mut self) {
+    fn clean_up(&mut self, snapshots: &Snapshots) {
         let killed = crate::process::kill_tracked(&self.tracking_id);
         if killed > 0 {
             self.log(
@@ -650,7 +667,9 @@ impl Job {
             );
         }
         if !self.options.keep_job_dirs {
-            let _ = std::fs::remove_dir_all(&self.dirs.root);
+            if let Some(run_dir) = self.dirs.root.parent() {
+                snapshots.discard_job_dir(run_dir, &self.dirs.root);
+            }
         }
     }
 

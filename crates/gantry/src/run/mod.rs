@@ -369,7 +369,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }
         anyhow::Ok(all_ok)
     })?;
-    // Job directories are removed by the executor as jobs end; the run's root is ours.
+    // The executor deletes job directories in the background as jobs end; dropping the runtime
+    // waits for those deletions. The rest of the work root (repository snapshots) is ours.
+    drop(runtime);
     let _ = std::fs::remove_dir_all(work_dir());
     Ok(if all_ok {
         ExitCode::SUCCESS
