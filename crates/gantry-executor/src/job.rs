@@ -250,6 +250,8 @@ pub(crate) struct Job {
     pub pre_state: HashMap<String, Vec<(String, String)>>,
     /// `RUNNER_TRACKING_ID` of this job's processes: what is still running at job end is killed.
     pub tracking_id: String,
+    /// Taken before the job's first process: orphans are looked for among newer processes.
+    pub pid_mark: Option<crate::process::PidMark>,
     /// Reused by every step (emptied after each); see [`FileCommands::reset`].
     pub file_commands: Option<FileCommands>,
     pub base_path: String,
@@ -515,6 +517,7 @@ impl Job {
                     .unwrap_or(0)
             ),
             base_path,
+            pid_mark: crate::process::PidMark::now(),
         })
     }
 
@@ -659,7 +662,7 @@ impl Job {
     }
 
     fn clean_up(&mut self, snapshots: &Snapshots) {
-        let killed = crate::process::kill_tracked(&self.tracking_id);
+        let killed = crate::process::kill_tracked(&self.tracking_id, self.pid_mark);
         if killed > 0 {
             self.log(
                 None,
