@@ -4,11 +4,20 @@
 //! The binary asks `git` itself (read-only commands) rather than linking a git library: it is
 //! what users have, and it honours their config. A repository without commits, without a remote
 //! or with a detached HEAD still yields a usable (documented) default for every field.
-//! Tests: `tests/run.rs` builds throwaway repositories.
+//!
+//! Every `git` process costs a few milliseconds, a large part of a short run, so the facts are
+//! gathered with few of them: one `rev-parse` for the top level and the git directories, one
+//! `config --get-regexp` for the three settings, one `log -1` for HEAD and its parent; `HEAD` and
+//! `origin/HEAD` are read from their files (symbolic refs are always files, except in reftable
+//! repositories, where git is asked). Facts read once are remembered for the later questions
+//! of the same process ([`parent_sha`]).
+//! Tests: `tests/run.rs` builds throwaway repositories; the `tests` module below.
 
 use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, OnceLock};
 
 /// The facts about a repository that the `github` context and event payloads are built from.
 #[derive(Debug, Clone)]
@@ -52,10 +61,56 @@ fn git(root: &Path, args: &[&str]) -> Result<Option<String>> {
     ))
 }
 
+/// What this process learnt about a repository, by top-level directory.
+#[derive(Debug, Clone, Default)]
+struct Known {
+    /// The repository's own git directory and the common one (they differ in linked worktrees).
+    git_dirs: Option<(PathBuf, PathBuf)>,
+    /// HEAD's parent, once HEAD was read.
+    parent: Option<Option<String>>,
+}
+
+fn known() -> &'static Mutex<HashMap<PathBuf, Known>> {
+    static KNOWN: OnceLock<Mutex<HashMap<PathBuf, Known>>> = OnceLock::new();
+    KNOWN.get_or_init(Mutex::default)
+}
+
+fn remember(root: &Path, update: impl FnOnce(&mut Known)) {
+    let mut known = known()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    update(known.entry(root.to_path_buf()).or_default());
+}
+
+fn recall(root: &Path) -> Known {
+    let known = known()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    known.get(root).cloned().unwrap_or_default()
+}
+
 /// Finds the repository containing `dir`.
 pub fn find_root(dir: &Path) -> Result<PathBuf> {
-    match git(dir, &["rev-parse", "--show-toplevel"])? {
-        Some(top) if !top.is_empty() => Ok(PathBuf::from(top)),
+    let out = git(
+        dir,
+        &[
+            "rev-parse",
+            "--show-toplevel",
+            "--absolute-git-dir",
+            "--git-common-dir",
+        ],
+    )?;
+    let mut lines = out.as_deref().unwrap_or("").lines();
+    match (lines.next(), lines.next(), lines.next()) {
+        (Some(top), git_dir, common_dir) if !top.is_empty() => {
+            let root = PathBuf::from(top);
+            if let (Some(git_dir), Some(common_dir)) = (git_dir, common_dir) {
+                // `--git-common-dir` may be relative to `dir`.
+                let git_dirs = (PathBuf::from(git_dir), dir.join(common_dir));
+                remember(&root, |k| k.git_dirs = Some(git_dirs));
+            }
+            Ok(root)
+        }
         _ => bail!(
             "{} is not inside a git repository (gantry run needs one to build the event)",
             dir.display()
@@ -63,9 +118,79 @@ pub fn find_root(dir: &Path) -> Result<PathBuf> {
     }
 }
 
+/// Reads a symbolic ref from its file: `Some(Some(target))`, `Some(None)` when it is not a
+/// symbolic ref (or does not exist), `None` when only git can tell (reftable).
+fn read_symref(git_dir: &Path, common_dir: &Path, name: &str) -> Option<Option<String>> {
+    if common_dir.join("reftable").exists() {
+        return None;
+    }
+    let dir = if name == "HEAD" { git_dir } else { common_dir };
+    match std::fs::read_to_string(dir.join(name)) {
+        Ok(text) => Some(
+            text.trim_end()
+                .strip_prefix("ref: ")
+                .map(|target| target.trim().to_string()),
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && name != "HEAD" => Some(None),
+        Err(_) => None,
+    }
+}
+
+/// The last value of each of `keys` (lowercase names) in the repository's config.
+fn config_values(root: &Path, keys: &[&str]) -> Result<HashMap<String, String>> {
+    let pattern = format!(
+        "^({})$",
+        keys.iter()
+            .map(|k| k.replace('.', "\\."))
+            .collect::<Vec<_>>()
+            .join("|")
+    );
+    let mut values = HashMap::new();
+    let out = git(root, &["config", "-z", "--get-regexp", &pattern])?.unwrap_or_default();
+    for entry in out.split('\0').filter(|e| !e.is_empty()) {
+        let (key, value) = entry.split_once('\n').unwrap_or((entry, ""));
+        values.insert(key.to_ascii_lowercase(), value.to_string());
+    }
+    Ok(values)
+}
+
 pub fn inspect(root: &Path) -> Result<RepoInfo> {
-    let sha = git(root, &["rev-parse", "--verify", "-q", "HEAD"])?;
-    let git_ref = match git(root, &["symbolic-ref", "-q", "HEAD"])? {
+    let git_dirs = match recall(root).git_dirs {
+        Some(dirs) => Some(dirs),
+        None => git(
+            root,
+            &["rev-parse", "--absolute-git-dir", "--git-common-dir"],
+        )?
+        .and_then(|out| {
+            let mut lines = out.lines();
+            Some((PathBuf::from(lines.next()?), root.join(lines.next()?)))
+        }),
+    };
+    // HEAD and its parent in one process (`%P` is empty for a root commit).
+    let (sha, parent) = match git(
+        root,
+        &["log", "-1", "--no-show-signature", "--format=%H %P", "HEAD"],
+    )? {
+        Some(line) if !line.is_empty() => {
+            let mut ids = line.split(' ');
+            let sha = ids.next().map(str::to_string);
+            let parent = ids.next().filter(|p| !p.is_empty()).map(str::to_string);
+            (sha, parent)
+        }
+        _ => (None, None),
+    };
+    remember(root, |k| k.parent = Some(parent));
+    let symbolic = |name: &str, args: &[&str]| -> Result<Option<String>> {
+        match git_dirs
+            .as_ref()
+            .and_then(|(git_dir, common)| read_symref(git_dir, common, name))
+        {
+            Some(target) => Ok(target),
+            None => git(root, args),
+        }
+    };
+    let head = symbolic("HEAD", &["symbolic-ref", "-q", "HEAD"])?;
+    let git_ref = match head {
         Some(r) => r,
         None => match git(root, &["describe", "--tags", "--exact-match", "HEAD"])? {
             Some(tag) => format!("refs/tags/{tag}"),
@@ -81,24 +206,27 @@ pub fn inspect(root: &Path) -> Result<RepoInfo> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let repository = git(root, &["config", "--get", "remote.origin.url"])?
+    let mut config = config_values(
+        root,
+        &["remote.origin.url", "user.name", "init.defaultbranch"],
+    )?;
+    let repository = config
+        .remove("remote.origin.url")
         .and_then(|url| owner_repo_from_url(&url))
         .unwrap_or_else(|| format!("local/{folder}"));
-    let actor = git(root, &["config", "--get", "user.name"])?
+    let actor = config
+        .remove("user.name")
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "gantry".to_string());
-    let default_branch = git(
-        root,
-        &["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"],
-    )?
-    .and_then(|s| s.strip_prefix("origin/").map(str::to_string))
-    .or_else(|| {
-        git(root, &["config", "--get", "init.defaultBranch"])
-            .ok()
-            .flatten()
-    })
-    .unwrap_or_else(|| "main".to_string());
+    let origin_head = symbolic(
+        "refs/remotes/origin/HEAD",
+        &["symbolic-ref", "-q", "refs/remotes/origin/HEAD"],
+    )?;
+    let default_branch = origin_head
+        .and_then(|s| s.strip_prefix("refs/remotes/origin/").map(str::to_string))
+        .or_else(|| config.remove("init.defaultbranch"))
+        .unwrap_or_else(|| "main".to_string());
     Ok(RepoInfo {
         root: root.to_path_buf(),
         sha,
@@ -131,7 +259,10 @@ pub fn owner_repo_from_url(url: &str) -> Option<String> {
 
 /// The parent of HEAD, or `None` for a root commit.
 pub fn parent_sha(root: &Path) -> Result<Option<String>> {
-    git(root, &["rev-parse", "--verify", "-q", "HEAD~1"])
+    match recall(root).parent {
+        Some(parent) => Ok(parent),
+        None => git(root, &["rev-parse", "--verify", "-q", "HEAD~1"]),
+    }
 }
 
 /// Commits in `range` (`a..b`), oldest first, at most `limit` (GitHub caps push payloads at 20).
@@ -189,7 +320,113 @@ pub fn merge_base(root: &Path, branch: &str) -> Result<Option<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::owner_repo_from_url;
+    use super::*;
+
+    fn run_git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The facts as the individual git commands give them, to compare `inspect` with.
+    fn by_git_commands(root: &Path) -> (Option<String>, String, String, String, Option<String>) {
+        let ask = |args: &[&str]| git(root, args).unwrap();
+        let git_ref = ask(&["symbolic-ref", "-q", "HEAD"])
+            .or_else(|| {
+                ask(&["describe", "--tags", "--exact-match", "HEAD"])
+                    .map(|t| format!("refs/tags/{t}"))
+            })
+            .unwrap_or_else(|| "refs/heads/HEAD".to_string());
+        let default_branch = ask(&["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"])
+            .and_then(|s| s.strip_prefix("origin/").map(str::to_string))
+            .or_else(|| ask(&["config", "--get", "init.defaultBranch"]))
+            .unwrap_or_else(|| "main".to_string());
+        let repository = ask(&["config", "--get", "remote.origin.url"])
+            .and_then(|u| owner_repo_from_url(&u))
+            .unwrap_or_else(|| format!("local/{}", root.file_name().unwrap().to_string_lossy()));
+        (
+            ask(&["rev-parse", "--verify", "-q", "HEAD"]),
+            git_ref,
+            default_branch,
+            repository,
+            ask(&["rev-parse", "--verify", "-q", "HEAD~1"]),
+        )
+    }
+
+    fn check(dir: &Path, what: &str) {
+        let root = find_root(dir).unwrap();
+        let info = inspect(&root).unwrap();
+        let got = (
+            info.sha.clone(),
+            info.git_ref.clone(),
+            info.default_branch.clone(),
+            info.repository.clone(),
+            parent_sha(&root).unwrap(),
+        );
+        assert_eq!(got, by_git_commands(&root), "{what}");
+    }
+
+    #[test]
+    fn inspect_agrees_with_git_commands() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("shop");
+        std::fs::create_dir_all(repo.join("sub")).unwrap();
+        run_git(&repo, &["init", "-q", "-b", "trunk"]);
+        check(&repo, "no commits");
+        run_git(&repo, &["config", "init.defaultBranch", "dev"]);
+        run_git(&repo, &["commit", "-q", "--allow-empty", "-m", "one"]);
+        check(&repo, "one commit");
+        check(&repo.join("sub"), "from a subdirectory");
+        run_git(&repo, &["commit", "-q", "--allow-empty", "-m", "two"]);
+        run_git(&repo, &["tag", "v1"]);
+        check(&repo, "two commits");
+        run_git(
+            &repo,
+            &["remote", "add", "origin", "git@github.com:acme/shop.git"],
+        );
+        run_git(
+            &repo,
+            &["update-ref", "refs/remotes/origin/release", "HEAD"],
+        );
+        run_git(
+            &repo,
+            &[
+                "symbolic-ref",
+                "refs/remotes/origin/HEAD",
+                "refs/remotes/origin/release",
+            ],
+        );
+        check(&repo, "with a remote and origin/HEAD");
+        run_git(&repo, &["pack-refs", "--all"]);
+        check(&repo, "packed refs");
+        run_git(&repo, &["checkout", "-q", "--detach", "HEAD~1"]);
+        check(&repo, "detached");
+        run_git(&repo, &["checkout", "-q", "v1"]);
+        check(&repo, "detached on a tag");
+        let linked = tmp.path().join("linked");
+        run_git(
+            &repo,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "side",
+                linked.to_str().unwrap(),
+                "trunk",
+            ],
+        );
+        check(&linked, "linked worktree");
+    }
 
     #[test]
     fn owner_repo_from_remote_urls() {
