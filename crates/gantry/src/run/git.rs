@@ -7,10 +7,11 @@
 //!
 //! Every `git` process costs a few milliseconds, a large part of a short run, so the facts are
 //! gathered with few of them: one `rev-parse` for the top level and the git directories, one
-//! `config --get-regexp` for the three settings, one `log -1` for HEAD and its parent; `HEAD` and
+//! `config --get-regexp` for the three settings, one `log -1` for HEAD, its parents, its message and the files it changed (what a push event
+//! needs for the usual single commit); `HEAD` and
 //! `origin/HEAD` are read from their files (symbolic refs are always files, except in reftable
 //! repositories, where git is asked). Facts read once are remembered for the later questions
-//! of the same process ([`parent_sha`]).
+//! of the same process ([`parent_sha`], [`commits`], [`changed_files`]).
 //! Tests: `tests/run.rs` builds throwaway repositories; the `tests` module below.
 
 use anyhow::{bail, Context, Result};
@@ -68,6 +69,74 @@ struct Known {
     git_dirs: Option<(PathBuf, PathBuf)>,
     /// HEAD's parent, once HEAD was read.
     parent: Option<Option<String>>,
+    /// HEAD with its parents and the files it changed against its first parent (all its files
+    /// for a root commit).
+    head: Option<HeadCommit>,
+}
+
+#[derive(Debug, Clone)]
+struct HeadCommit {
+    commit: CommitInfo,
+    parents: Vec<String>,
+    files: Vec<String>,
+}
+
+/// Reads HEAD, its parents and the files it changed with one `git log` (`None` without commits).
+fn read_head(root: &Path) -> Result<Option<HeadCommit>> {
+    let Some(out) = git(
+        root,
+        &[
+            "log",
+            "-1",
+            "-z",
+            "--no-show-signature",
+            "--root",
+            "--no-renames",
+            "--name-only",
+            "--format=%H%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%B%x1e",
+            "HEAD",
+        ],
+    )?
+    else {
+        return Ok(None);
+    };
+    let Some((record, names)) = out.split_once('\x1e') else {
+        return Ok(None);
+    };
+    let mut fields = record.splitn(6, '\x1f');
+    let (Some(id), Some(parents), Some(name), Some(email), Some(timestamp), Some(message)) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
+        return Ok(None);
+    };
+    if id.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(HeadCommit {
+        commit: CommitInfo {
+            id: id.to_string(),
+            message: message.trim_end().to_string(),
+            author_name: name.to_string(),
+            author_email: email.to_string(),
+            timestamp: timestamp.to_string(),
+        },
+        parents: parents
+            .split(' ')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect(),
+        files: names
+            .split('\0')
+            .map(|n| n.trim_start_matches('\n'))
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect(),
+    }))
 }
 
 fn known() -> &'static Mutex<HashMap<PathBuf, Known>> {
@@ -166,20 +235,13 @@ pub fn inspect(root: &Path) -> Result<RepoInfo> {
             Some((PathBuf::from(lines.next()?), root.join(lines.next()?)))
         }),
     };
-    // HEAD and its parent in one process (`%P` is empty for a root commit).
-    let (sha, parent) = match git(
-        root,
-        &["log", "-1", "--no-show-signature", "--format=%H %P", "HEAD"],
-    )? {
-        Some(line) if !line.is_empty() => {
-            let mut ids = line.split(' ');
-            let sha = ids.next().map(str::to_string);
-            let parent = ids.next().filter(|p| !p.is_empty()).map(str::to_string);
-            (sha, parent)
-        }
-        _ => (None, None),
-    };
-    remember(root, |k| k.parent = Some(parent));
+    let head = read_head(root)?;
+    let sha = head.as_ref().map(|h| h.commit.id.clone());
+    let parent = head.as_ref().and_then(|h| h.parents.first().cloned());
+    remember(root, |k| {
+        k.parent = Some(parent);
+        k.head = head;
+    });
     let symbolic = |name: &str, args: &[&str]| -> Result<Option<String>> {
         match git_dirs
             .as_ref()
@@ -189,8 +251,8 @@ pub fn inspect(root: &Path) -> Result<RepoInfo> {
             None => git(root, args),
         }
     };
-    let head = symbolic("HEAD", &["symbolic-ref", "-q", "HEAD"])?;
-    let git_ref = match head {
+    let head_ref = symbolic("HEAD", &["symbolic-ref", "-q", "HEAD"])?;
+    let git_ref = match head_ref {
         Some(r) => r,
         None => match git(root, &["describe", "--tags", "--exact-match", "HEAD"])? {
             Some(tag) => format!("refs/tags/{tag}"),
@@ -267,6 +329,19 @@ pub fn parent_sha(root: &Path) -> Result<Option<String>> {
 
 /// Commits in `range` (`a..b`), oldest first, at most `limit` (GitHub caps push payloads at 20).
 pub fn commits(root: &Path, range: &str, limit: usize) -> Result<Vec<CommitInfo>> {
+    // The usual push: HEAD alone, from its only parent (or a root commit), already read.
+    if let Some(head) = recall(root)
+        .head
+        .filter(|h| h.parents.len() <= 1 && limit > 0)
+    {
+        let head_only = match head.parents.first() {
+            Some(parent) => format!("{parent}..{}", head.commit.id),
+            None => head.commit.id.clone(),
+        };
+        if range == head_only {
+            return Ok(vec![head.commit]);
+        }
+    }
     let max = format!("--max-count={limit}");
     let Some(out) = git(
         root,
@@ -304,6 +379,11 @@ pub fn commits(root: &Path, range: &str, limit: usize) -> Result<Vec<CommitInfo>
 /// Files changed between `base` and `head` (for `paths` filters). With no base, every file in
 /// `head` counts as changed (a first push).
 pub fn changed_files(root: &Path, base: Option<&str>, head: &str) -> Result<Vec<String>> {
+    if let Some(known) = recall(root).head.filter(|h| h.parents.len() <= 1) {
+        if known.commit.id == head && known.parents.first().map(String::as_str) == base {
+            return Ok(known.files);
+        }
+    }
     let out = match base {
         Some(base) => git(root, &["diff", "--name-only", "--no-renames", base, head])?,
         None => git(root, &["ls-tree", "-r", "--name-only", head])?,
@@ -373,6 +453,25 @@ mod tests {
             parent_sha(&root).unwrap(),
         );
         assert_eq!(got, by_git_commands(&root), "{what}");
+        // The push payload's commits and changed files, remembered or asked for.
+        let Some(sha) = info.sha.clone() else {
+            return;
+        };
+        let parent = parent_sha(&root).unwrap();
+        let range = match &parent {
+            Some(parent) => format!("{parent}..{sha}"),
+            None => sha.clone(),
+        };
+        let push_facts = || {
+            (
+                format!("{:?}", commits(&root, &range, 20).unwrap()),
+                changed_files(&root, parent.as_deref(), &sha).unwrap(),
+            )
+        };
+        let remembered = push_facts();
+        known().lock().unwrap().remove(&root);
+        assert_eq!(remembered, push_facts(), "{what}");
+        assert!(remembered.0.contains(&sha), "{what}: {remembered:?}");
     }
 
     #[test]
@@ -383,12 +482,25 @@ mod tests {
         run_git(&repo, &["init", "-q", "-b", "trunk"]);
         check(&repo, "no commits");
         run_git(&repo, &["config", "init.defaultBranch", "dev"]);
-        run_git(&repo, &["commit", "-q", "--allow-empty", "-m", "one"]);
+        std::fs::write(repo.join("sub/a.txt"), "a").unwrap();
+        std::fs::write(repo.join("b.txt"), "b").unwrap();
+        run_git(&repo, &["add", "."]);
+        run_git(&repo, &["commit", "-q", "-m", "one\n\nwith a body\n"]);
         check(&repo, "one commit");
         check(&repo.join("sub"), "from a subdirectory");
-        run_git(&repo, &["commit", "-q", "--allow-empty", "-m", "two"]);
+        std::fs::write(repo.join("b.txt"), "changed").unwrap();
+        std::fs::write(repo.join("c d.txt"), "new").unwrap();
+        run_git(&repo, &["add", "."]);
+        run_git(&repo, &["commit", "-q", "-m", "two"]);
         run_git(&repo, &["tag", "v1"]);
         check(&repo, "two commits");
+        run_git(&repo, &["checkout", "-q", "-b", "topic", "HEAD~1"]);
+        std::fs::write(repo.join("t.txt"), "t").unwrap();
+        run_git(&repo, &["add", "."]);
+        run_git(&repo, &["commit", "-q", "-m", "topic"]);
+        run_git(&repo, &["checkout", "-q", "trunk"]);
+        run_git(&repo, &["merge", "-q", "--no-ff", "-m", "merge", "topic"]);
+        check(&repo, "a merge commit");
         run_git(
             &repo,
             &["remote", "add", "origin", "git@github.com:acme/shop.git"],
