@@ -502,7 +502,9 @@ fn config_value(value: &str) -> String {
 /// `HEAD` is on exists locally.
 fn write_git_dir(plan: &GitDirPlan, source: &Path, dir: &Path) -> io::Result<()> {
     let git = dir.join(".git");
-    for sub in ["objects/info", "objects/pack", "refs/heads", "refs/tags"] {
+    // Only what git needs to see a repository: each directory is copied into every job, and
+    // creating files is what a job's setup costs. Git creates the others when it needs them.
+    for sub in ["objects/info", "refs"] {
         fs::create_dir_all(git.join(sub))?;
     }
     let source = fs::canonicalize(source).unwrap_or_else(|_| source.to_owned());
