@@ -1070,7 +1070,7 @@ impl Job {
             .dirs
             .temp
             .join(format!("_step_script{}", shell.extension));
-        if let Err(e) = std::fs::write(&script_path, shell.fix_up(&script)) {
+        if let Err(e) = crate::files::overwrite(&script_path, shell.fix_up(&script).as_bytes()) {
             self.error(
                 index,
                 &format!("cannot write script {}: {e}", script_path.display()),
