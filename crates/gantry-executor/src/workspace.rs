@@ -21,7 +21,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::OnceCell;
 
@@ -239,6 +239,16 @@ type SnapshotCell = Arc<OnceCell<Result<PathBuf, String>>>;
 pub struct Snapshots {
     entries: Mutex<HashMap<SnapshotKey, SnapshotCell>>,
     counter: AtomicU64,
+    trash: Arc<Mutex<Trash>>,
+}
+
+/// Job directories waiting to be deleted, and whether a blocking task is deleting them. One
+/// task at a time deletes them, oldest first, so that deletions never hold up the blocking
+/// threads that copy workspaces for starting jobs.
+#[derive(Debug, Default)]
+struct Trash {
+    queue: std::collections::VecDeque<PathBuf>,
+    deleting: bool,
 }
 
 impl Snapshots {
@@ -267,7 +277,7 @@ impl Snapshots {
         let cell = self
             .entries
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .entry((run_dir.to_owned(), source.to_owned(), sha.clone()))
             .or_default()
             .clone();
@@ -308,12 +318,13 @@ impl Snapshots {
     pub fn forget_run(&self, run_dir: &Path) {
         self.entries
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .retain(|(dir, _, _), _| dir != run_dir);
     }
 
     /// Removes a finished job's directory off the critical path: it is renamed into the run's
-    /// trash at once (so a new job with the same key can start) and deleted by a blocking task.
+    /// trash at once (so a new job with the same key can start) and deleted by a blocking task
+    /// (a runtime waits for its blocking tasks when it shuts down).
     /// Without a runtime, or when the rename fails, it is deleted here.
     pub fn discard_job_dir(&self, run_dir: &Path, job_root: &Path) {
         let trash = run_dir.join(TRASH_DIR);
@@ -323,9 +334,27 @@ impl Snapshots {
             .or_else(|_| fs::create_dir_all(&trash).and_then(|()| fs::rename(job_root, &target)));
         match (moved, tokio::runtime::Handle::try_current()) {
             (Ok(()), Ok(handle)) => {
-                handle.spawn_blocking(move || {
-                    let _ = fs::remove_dir_all(&target);
-                });
+                let start = {
+                    let mut trash = self.trash.lock().unwrap_or_else(PoisonError::into_inner);
+                    trash.queue.push_back(target);
+                    !std::mem::replace(&mut trash.deleting, true)
+                };
+                if start {
+                    let trash = self.trash.clone();
+                    handle.spawn_blocking(move || loop {
+                        let next = {
+                            let mut trash = trash.lock().unwrap_or_else(PoisonError::into_inner);
+                            match trash.queue.pop_front() {
+                                Some(next) => next,
+                                None => {
+                                    trash.deleting = false;
+                                    return;
+                                }
+                            }
+                        };
+                        let _ = fs::remove_dir_all(&next);
+                    });
+                }
             }
             (Ok(()), Err(_)) => {
                 let _ = fs::remove_dir_all(&target);
@@ -877,6 +906,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let run = tmp.path().join("run");
         let snapshots = Snapshots::new();
+        for n in 0..5 {
+            let other = create_dirs(&run.join(format!("other{n}")), "repo").unwrap();
+            fs::write(other.workspace.join("f"), "x").unwrap();
+            snapshots.discard_job_dir(&run, &other.root);
+            assert!(!other.root.exists());
+        }
         let dirs = create_dirs(&run.join("job"), "repo").unwrap();
         fs::write(dirs.workspace.join("f"), "x").unwrap();
         snapshots.discard_job_dir(&run, &dirs.root);
