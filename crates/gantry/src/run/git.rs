@@ -8,7 +8,7 @@
 //! Every `git` process costs a few milliseconds, a large part of a short run, so the facts are
 //! gathered with few of them: one `rev-parse` for the top level and the git directories, one
 //! `config --get-regexp` for the three settings, one `log -1` for HEAD, its parents, its message and the files it changed (what a push event
-//! needs for the usual single commit); `HEAD` and
+//! needs for the usual single commit), these two side by side; `HEAD` and
 //! `origin/HEAD` are read from their files (symbolic refs are always files, except in reftable
 //! repositories, where git is asked). Facts read once are remembered for the later questions
 //! of the same process ([`parent_sha`], [`commits`], [`changed_files`]).
@@ -235,7 +235,21 @@ pub fn inspect(root: &Path) -> Result<RepoInfo> {
             Some((PathBuf::from(lines.next()?), root.join(lines.next()?)))
         }),
     };
-    let head = read_head(root)?;
+    // The two git processes are independent: run them side by side.
+    let (head, config) = std::thread::scope(|scope| {
+        let config = scope.spawn(|| {
+            config_values(
+                root,
+                &["remote.origin.url", "user.name", "init.defaultbranch"],
+            )
+        });
+        let head = read_head(root);
+        let config = config
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (head, config)
+    });
+    let (head, mut config) = (head?, config?);
     let sha = head.as_ref().map(|h| h.commit.id.clone());
     let parent = head.as_ref().and_then(|h| h.parents.first().cloned());
     remember(root, |k| {
@@ -268,10 +282,6 @@ pub fn inspect(root: &Path) -> Result<RepoInfo> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut config = config_values(
-        root,
-        &["remote.origin.url", "user.name", "init.defaultbranch"],
-    )?;
     let repository = config
         .remove("remote.origin.url")
         .and_then(|url| owner_repo_from_url(&url))
