@@ -6,12 +6,12 @@
 //! or with a detached HEAD still yields a usable (documented) default for every field.
 //!
 //! Every `git` process costs a few milliseconds, a large part of a short run, so the facts are
-//! gathered with few of them: one `rev-parse` for the top level and the git directories, one
-//! `config --get-regexp` for the three settings, one `log -1` for HEAD, its parents, its message and the files it changed (what a push event
-//! needs for the usual single commit), these two side by side; `HEAD` and
-//! `origin/HEAD` are read from their files (symbolic refs are always files, except in reftable
-//! repositories, where git is asked). Facts read once are remembered for the later questions
-//! of the same process ([`parent_sha`], [`commits`], [`changed_files`]).
+//! gathered with few of them: one `rev-parse` for the top level and the git directories, then,
+//! side by side, one `config --get-regexp` for the three settings and one `log -1` for HEAD, its
+//! parents, its message and the files it changed (what a push event needs for the usual single
+//! commit). `HEAD` and `origin/HEAD` are read from their files (symbolic refs are always files,
+//! except in reftable repositories, where git is asked). Facts read once are remembered for the
+//! later questions of the same process ([`parent_sha`], [`commits`], [`changed_files`]).
 //! Tests: `tests/run.rs` builds throwaway repositories; the `tests` module below.
 
 use anyhow::{bail, Context, Result};
