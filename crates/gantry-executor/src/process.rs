@@ -322,6 +322,16 @@ pub struct PidMark {
 impl PidMark {
     /// The current mark, `None` where `/proc` does not tell.
     pub fn now() -> Option<PidMark> {
+        // `/proc/loadavg` counts in this process's pid namespace, `/proc/<pid>` in the one `/proc`
+        // was mounted for: they agree when `/proc/self` is this process's own pid.
+        let self_pid: u32 = std::fs::read_link("/proc/self")
+            .ok()?
+            .to_str()?
+            .parse()
+            .ok()?;
+        if self_pid != std::process::id() {
+            return None;
+        }
         let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
         let last_pid = loadavg.split_whitespace().nth(4)?.parse().ok()?;
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
