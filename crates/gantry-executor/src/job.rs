@@ -30,7 +30,7 @@ use crate::mask::Masker;
 use crate::output::{Emitter, OutputSink};
 use crate::process::{run_process, ProcessEnd, ProcessSpec, RunLimits};
 use crate::shell::Shell;
-use crate::workspace::{copy_repository, create_dirs, sanitize, JobDirs};
+use crate::workspace::{create_dirs, run_dir, sanitize, JobDirs, Snapshots};
 
 /// How the host executor is set up. Build with [`HostExecutorOptions::new`] and adjust fields.
 #[derive(Debug, Clone)]
@@ -86,6 +86,7 @@ pub struct HostExecutor {
     host_env: Arc<Vec<(String, String)>>,
     /// The Docker engine, connected by the first job that needs it.
     engine: EngineCell,
+    snapshots: Arc<Snapshots>,
 }
 
 /// A lazily connected engine shared by the jobs of one executor (the error is kept too, so every
@@ -106,11 +107,20 @@ impl HostExecutor {
             options: Arc::new(options),
             host_env: Arc::new(host_env),
             engine: Arc::new(tokio::sync::OnceCell::new()),
+            snapshots: Arc::new(Snapshots::new()),
         }
     }
 
     pub fn options(&self) -> &HostExecutorOptions {
         &self.options
+    }
+
+    /// Removes what a run (attempt) left in the work directory: its repository snapshots and
+    /// the job directories still being deleted. Call it when no job of the run is running.
+    pub fn remove_run(&self, run_id: &str, attempt: u32) {
+        let dir = run_dir(&self.options.work_dir, run_id, attempt);
+        self.snapshots.forget_run(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -132,7 +142,10 @@ impl Executor for HostExecutor {
         let options = self.options.clone();
         let host_env = self.host_env.clone();
         let engine = self.engine.clone();
-        Box::pin(async move { run_job(options, host_env, engine, spec, events, cancel).await })
+        let snapshots = self.snapshots.clone();
+        Box::pin(async move {
+            run_job(options, host_env, engine, snapshots, spec, events, cancel).await
+        })
     }
 }
 
@@ -260,6 +273,8 @@ pub(crate) struct Job {
     pub pre_state: HashMap<String, Vec<(String, String)>>,
     /// `RUNNER_TRACKING_ID` of this job's processes: what is still running at job end is killed.
     pub tracking_id: String,
+    /// Taken before the job's first process: orphans are looked for among newer processes.
+    pub pid_mark: Option<crate::process::PidMark>,
     /// Reused by every step (emptied after each); see [`FileCommands::reset`].
     pub file_commands: Option<FileCommands>,
     pub base_path: String,
@@ -307,18 +322,17 @@ async fn run_job(
     options: Arc<HostExecutorOptions>,
     host_env: Arc<Vec<(String, String)>>,
     engine: EngineCell,
+    snapshots: Arc<Snapshots>,
     spec: JobSpec,
     events: UnboundedSender<JobEvent>,
     cancel: CancellationToken,
 ) -> JobResult {
-    let root = options
-        .work_dir
-        .join(sanitize(&format!("{}-{}", spec.run_id, spec.attempt)))
-        .join(sanitize(&spec.job_key));
+    let root = run_dir(&options.work_dir, &spec.run_id, spec.attempt).join(sanitize(&spec.job_key));
     let set_up = Job::set_up(
         options.clone(),
         host_env,
         engine,
+        &snapshots,
         &spec,
         events.clone(),
         cancel,
@@ -346,7 +360,7 @@ async fn run_job(
         }
     };
     let result = job.run(&spec).await;
-    job.clean_up().await;
+    job.clean_up(&snapshots).await;
     result
 }
 
@@ -355,14 +369,13 @@ impl Job {
         options: Arc<HostExecutorOptions>,
         host_env: Arc<Vec<(String, String)>>,
         engine_cell: EngineCell,
+        snapshots: &Snapshots,
         spec: &JobSpec,
         events: UnboundedSender<JobEvent>,
         cancel: CancellationToken,
     ) -> Result<Job, String> {
-        let root = options
-            .work_dir
-            .join(sanitize(&format!("{}-{}", spec.run_id, spec.attempt)))
-            .join(sanitize(&spec.job_key));
+        let run_dir = run_dir(&options.work_dir, &spec.run_id, spec.attempt);
+        let root = run_dir.join(sanitize(&spec.job_key));
         let mut github_json = match spec.contexts.get("github") {
             Some(serde_json::Value::Object(m)) => m.clone(),
             _ => serde_json::Map::new(),
@@ -380,13 +393,15 @@ impl Job {
             .to_owned();
         let dirs = create_dirs(&root, &repo_name).map_err(|e| error_chain(&e))?;
         if !spec.workspace.source_path.is_empty() {
-            copy_repository(
-                Path::new(&spec.workspace.source_path),
-                spec.workspace.sha.as_deref(),
-                &dirs.workspace,
-            )
-            .await
-            .map_err(|e| error_chain(&e))?;
+            snapshots
+                .fill_workspace(
+                    &run_dir,
+                    Path::new(&spec.workspace.source_path),
+                    spec.workspace.sha.as_deref(),
+                    &dirs.workspace,
+                )
+                .await
+                .map_err(|e| error_chain(&e))?;
         }
         let event_dir = dirs.temp.join("_github_workflow");
         std::fs::create_dir_all(&event_dir)
@@ -533,6 +548,7 @@ impl Job {
                     .unwrap_or(0)
             ),
             base_path,
+            pid_mark: crate::process::PidMark::now(),
             engine_cell,
             docker: None,
             repo_name: sanitize(&repo_name),
@@ -689,9 +705,9 @@ impl Job {
         result
     }
 
-    async fn clean_up(&mut self) {
+    async fn clean_up(&mut self, snapshots: &Snapshots) {
         self.stop_docker().await;
-        let killed = crate::process::kill_tracked(&self.tracking_id);
+        let killed = crate::process::kill_tracked(&self.tracking_id, self.pid_mark);
         if killed > 0 {
             self.log(
                 None,
@@ -699,7 +715,9 @@ impl Job {
             );
         }
         if !self.options.keep_job_dirs {
-            let _ = std::fs::remove_dir_all(&self.dirs.root);
+            if let Some(run_dir) = self.dirs.root.parent() {
+                snapshots.discard_job_dir(run_dir, &self.dirs.root);
+            }
         }
     }
 
@@ -1127,7 +1145,7 @@ impl Job {
             .dirs
             .temp
             .join(format!("_step_script{}", shell.extension));
-        if let Err(e) = std::fs::write(&script_path, shell.fix_up(&script)) {
+        if let Err(e) = crate::files::overwrite(&script_path, shell.fix_up(&script).as_bytes()) {
             self.error(
                 index,
                 &format!("cannot write script {}: {e}", script_path.display()),

@@ -309,16 +309,80 @@ fn begin_stop(pgid: i32, grace: Duration) -> Option<(Signal, Instant)> {
     Some((Signal::SIGTERM, Instant::now() + grace / 2))
 }
 
+/// Where the kernel's pid counter stood at one moment. Every process created after it has a pid
+/// in the window from this mark to a later one (pids are handed out in increasing order, wrapping
+/// at `pid_max`), unless more processes than `pid_max` were created in between, which the fork
+/// count of `/proc/stat` tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PidMark {
+    last_pid: u32,
+    forks: u64,
+}
+
+impl PidMark {
+    /// The current mark, `None` where `/proc` does not tell.
+    pub fn now() -> Option<PidMark> {
+        // `/proc/loadavg` counts in this process's pid namespace, `/proc/<pid>` in the one `/proc`
+        // was mounted for: they agree when `/proc/self` is this process's own pid.
+        let self_pid: u32 = std::fs::read_link("/proc/self")
+            .ok()?
+            .to_str()?
+            .parse()
+            .ok()?;
+        if self_pid != std::process::id() {
+            return None;
+        }
+        let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
+        let last_pid = loadavg.split_whitespace().nth(4)?.parse().ok()?;
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let forks = stat
+            .lines()
+            .find_map(|line| line.strip_prefix("processes "))?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(PidMark { last_pid, forks })
+    }
+
+    /// Whether a process created between `self` and `end` may have pid `pid`; `None` when the
+    /// counter may have gone all the way round (any pid is possible).
+    fn window(self, end: PidMark, pid_max: u64) -> Option<impl Fn(u32) -> bool> {
+        // After a wrap pids start again above 300 (the kernel's RESERVED_PIDS).
+        if end.forks.saturating_sub(self.forks) >= pid_max.saturating_sub(300) {
+            return None;
+        }
+        let (from, to) = (self.last_pid, end.last_pid);
+        Some(move |pid: u32| {
+            if from <= to {
+                pid > from && pid <= to
+            } else {
+                pid > from || pid <= to
+            }
+        })
+    }
+}
+
 /// Kills every process of this user whose environment carries `RUNNER_TRACKING_ID=<id>` (what
 /// the steps of a job started and left running), as the runner's orphan cleanup does. Returns how
 /// many were signalled. Processes that cleared their environment escape, as on GitHub.
-pub fn kill_tracked(id: &str) -> usize {
+///
+/// With `since` (a mark taken before the job's first process started) only the processes created
+/// since are read: reading the environment of every process on a busy machine costs a
+/// millisecond or more per job.
+pub fn kill_tracked(id: &str, since: Option<PidMark>) -> usize {
+    let window = since.zip(PidMark::now()).and_then(|(start, end)| {
+        let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())?;
+        start.window(end, pid_max)
+    });
     let needle = format!("RUNNER_TRACKING_ID={id}");
     let own = std::process::id() as i32;
     let mut killed = 0;
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
+    let mut path = PathBuf::from("/proc");
     for entry in entries.filter_map(Result::ok) {
         let Some(pid) = entry
             .file_name()
@@ -330,7 +394,17 @@ pub fn kill_tracked(id: &str) -> usize {
         if pid == own {
             continue;
         }
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+        if let Some(in_window) = &window {
+            if !u32::try_from(pid).is_ok_and(in_window) {
+                continue;
+            }
+        }
+        path.push(entry.file_name());
+        path.push("environ");
+        let environ = std::fs::read(&path);
+        path.pop();
+        path.pop();
+        let Ok(environ) = environ else {
             continue;
         };
         if environ
@@ -444,5 +518,61 @@ mod tests {
         assert_eq!(incomplete_utf8_tail(&"€".as_bytes()[..2]), 2);
         assert_eq!(incomplete_utf8_tail("€".as_bytes()), 0);
         assert_eq!(incomplete_utf8_tail(&"😀".as_bytes()[..3]), 3);
+    }
+    #[test]
+    fn pid_windows() {
+        let mark = |last_pid, forks| PidMark { last_pid, forks };
+        let check = |start: PidMark, end: PidMark, inside: &[u32], outside: &[u32]| {
+            let window = start.window(end, 32768).expect("a window");
+            for pid in inside {
+                assert!(window(*pid), "{pid} in {start:?}..{end:?}");
+            }
+            for pid in outside {
+                assert!(!window(*pid), "{pid} not in {start:?}..{end:?}");
+            }
+        };
+        check(
+            mark(100, 5),
+            mark(110, 15),
+            &[101, 105, 110],
+            &[1, 100, 111, 30000],
+        );
+        check(
+            mark(32760, 5),
+            mark(310, 20),
+            &[32761, 32767, 301, 310],
+            &[311, 1000, 32760],
+        );
+        check(mark(100, 5), mark(100, 5), &[], &[99, 100, 101]);
+        // The counter may have gone round: no window.
+        assert!(mark(100, 0).window(mark(110, 40_000), 32768).is_none());
+        assert!(mark(100, 0).window(mark(110, 32_468), 32768).is_none());
+        assert!(mark(100, 0).window(mark(110, 32_467), 32768).is_some());
+    }
+
+    #[tokio::test]
+    async fn orphans_started_after_the_mark_are_killed() {
+        let mark = PidMark::now().expect("/proc on Linux");
+        let id = format!("pidmark-test-{}", std::process::id());
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env("RUNNER_TRACKING_ID", &id)
+            .spawn()
+            .unwrap();
+        assert_eq!(kill_tracked("someone-else", Some(mark)), 0);
+        assert_eq!(kill_tracked(&id, Some(mark)), 1);
+        let status = child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
+        // Without a mark every process is looked at.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env("RUNNER_TRACKING_ID", &id)
+            .spawn()
+            .unwrap();
+        assert_eq!(kill_tracked(&id, None), 1);
+        child.wait().unwrap();
     }
 }

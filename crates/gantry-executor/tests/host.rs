@@ -996,3 +996,59 @@ async fn job_output_with_secret_is_skipped() {
         .iter()
         .any(|(_, m)| m == "Skip output 'leak' since it may contain secret."));
 }
+
+#[tokio::test]
+async fn jobs_of_one_run_each_get_their_own_copy_of_the_repository() {
+    let h = Harness::new();
+    let repo = h.path("repo");
+    let sha = git_repo(
+        &repo,
+        &[("shared.txt", "original\n"), ("dir/kept.txt", "kept\n")],
+    );
+    let job = |key: &str, script: &str| {
+        let mut s = spec(vec![step(script)]);
+        s.job_key = key.into();
+        s.job_id = key.into();
+        s.workspace.source_path = repo.display().to_string();
+        s.workspace.sha = Some(sha.clone());
+        s
+    };
+    // Two jobs at once: each changes its copy, then checks it does not see the other's changes.
+    let writer = |me: &str, other: &str| {
+        format!(
+            "echo {me} > shared.txt; touch {me}.txt; git rm -q dir/kept.txt; git add -A; git -c user.name=t -c user.email=t@e commit -qm {me}; \
+             sleep 0.3; cat shared.txt; test ! -e {other}.txt && test ! -e dir/kept.txt && echo alone-{me}; \
+             git log -1 --format=%s; git status --porcelain | wc -l"
+        )
+    };
+    let (one, two) = tokio::join!(
+        h.run(job("one", &writer("one", "two"))),
+        h.run(job("two", &writer("two", "one")))
+    );
+    for (out, me) in [(&one, "one"), (&two, "two")] {
+        assert_eq!(out.result.conclusion, S, "{}", out.all_text());
+        for line in [me.to_string(), format!("alone-{me}"), "0".to_string()] {
+            assert!(out.has_line(&line), "{me}: {line}: {:?}", out.logs());
+        }
+    }
+    // A later job of the run gets the commit as it was, and the source is untouched.
+    let three = h
+        .run(job(
+            "three",
+            "cat shared.txt dir/kept.txt; git log -1 --format=%H; git status --porcelain | wc -l",
+        ))
+        .await;
+    for line in ["original", "kept", &sha, "0"] {
+        assert!(three.has_line(line), "{line}: {:?}", three.logs());
+    }
+    assert_eq!(
+        std::fs::read_to_string(repo.join("shared.txt")).unwrap(),
+        "original\n"
+    );
+    assert!(repo.join("dir/kept.txt").exists() && !repo.join("one.txt").exists());
+    // Removing the run leaves nothing of it in the work directory.
+    let run_dir = h.path("work/42-1");
+    assert!(run_dir.exists());
+    h.executor.remove_run("42", 1);
+    assert!(!run_dir.exists());
+}
