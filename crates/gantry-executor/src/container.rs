@@ -925,7 +925,7 @@ mod tests {
 
     #[test]
     fn container_values() {
-        let mut eval =
+        let eval =
             |raw: &str| -> Result<String, String> { Ok(raw.replace("${{ matrix.pg }}", "16")) };
         let check = |raw: Json, expected: Option<ContainerDef>| {
             let mut eval =

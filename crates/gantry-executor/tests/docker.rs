@@ -1,0 +1,356 @@
+//! End-to-end tests of jobs that use Docker: job containers and service containers on a real
+//! engine, with the test images of scripts/build-test-images. Without an engine or the images a
+//! test prints why and returns, except under `CI=true`, where that is a failure.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use gantry_docker::Engine;
+use gantry_plan::JobSpec;
+use support::*;
+use tokio_util::sync::CancellationToken;
+
+const BUSYBOX: &str = "gantry-test/busybox:latest";
+const DEBIAN: &str = "gantry-test/debian:latest";
+const REDIS: &str = "gantry-test/redis:latest";
+
+/// The engine with `images` present, or `None` after saying why (a failure under `CI=true`).
+async fn engine_with(images: &[&str]) -> Option<Engine> {
+    let missing = |reason: String| {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true and {reason}: run scripts/docker-setup and scripts/build-test-images first");
+        }
+        eprintln!("skipping Docker test: {reason}");
+        None
+    };
+    let engine = match Engine::connect().await {
+        Ok(engine) => engine,
+        Err(error) => return missing(error.to_string()),
+    };
+    for image in images {
+        if engine.client().inspect_image(image).await.is_err() {
+            return missing(format!("test image {image} is missing"));
+        }
+    }
+    Some(engine)
+}
+
+/// A job spec with a run id unique to this test process and test.
+fn docker_spec(test: &str, steps: Vec<gantry_plan::StepSpec>) -> JobSpec {
+    let mut s = spec(steps);
+    s.run_id = format!("t{}-{test}", std::process::id());
+    s.job_key = test.to_owned();
+    s.job_id = test.to_owned();
+    s
+}
+
+/// Names of the containers and networks still labelled with `run_id`.
+async fn leftovers(engine: &Engine, run_id: &str) -> Vec<String> {
+    use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
+    let filters = std::collections::HashMap::from([(
+        "label".to_owned(),
+        vec![format!("gantry.run={run_id}")],
+    )]);
+    let mut names = Vec::new();
+    let containers = engine
+        .client()
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters.clone()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    for c in containers {
+        names.extend(c.names.unwrap_or_default());
+    }
+    let networks = engine
+        .client()
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .unwrap();
+    for n in networks {
+        names.extend(n.name);
+    }
+    names
+}
+
+#[tokio::test]
+async fn container_job_runs_steps_with_github_paths_files_and_masking() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let h = Harness::new();
+    let mut s = docker_spec(
+        "paths",
+        vec![
+            step(
+                "echo \"ws=$GITHUB_WORKSPACE pwd=$(pwd) temp=$RUNNER_TEMP home=$HOME\"\n\
+                 echo \"ctx=${{ github.workspace }} ${{ runner.temp }}\"\n\
+                 echo \"out=from-container\" >> \"$GITHUB_OUTPUT\"\n\
+                 echo \"FROM_ENV=env-value\" >> \"$GITHUB_ENV\"\n\
+                 mkdir -p /opt/tools && printf '#!/bin/sh\\necho tool-ran\\n' > /opt/tools/mytool && chmod +x /opt/tools/mytool\n\
+                 echo /opt/tools >> \"$GITHUB_PATH\"\n\
+                 echo \"the secret is $TOKEN\"\n\
+                 echo written > made-in-container.txt",
+            )
+            .id("first")
+            .env("TOKEN", "${{ secrets.TOKEN }}"),
+            step("echo \"got=${{ steps.first.outputs.out }} env=$FROM_ENV file=$(cat made-in-container.txt)\"; mytool; test -e /etc/os-release || echo no-os-release"),
+            step("exit 3"),
+        ],
+    );
+    s.secrets.insert("TOKEN".into(), "s3cr3t-value".into());
+    s.container = Some(serde_json::json!({"image": BUSYBOX, "env": {"IN_CONTAINER": "yes"}}));
+    let out = h.run(s.clone()).await;
+    let logs = out.logs();
+    assert!(
+        out.has_line("ws=/__w/hello/hello pwd=/__w/hello/hello temp=/__w/_temp home=/github/home"),
+        "{logs:#?}"
+    );
+    assert!(out.has_line("ctx=/__w/hello/hello /__w/_temp"), "{logs:#?}");
+    assert!(out.has_line("the secret is ***"), "{logs:#?}");
+    assert!(!out.all_text().contains("s3cr3t-value"));
+    assert!(
+        out.has_line("got=from-container env=env-value file=written"),
+        "{logs:#?}"
+    );
+    assert!(out.has_line("tool-ran"), "{logs:#?}");
+    // busybox has no bash: GitHub's container default is then sh.
+    assert!(out.has_line("shell: sh -e {0}"), "{logs:#?}");
+    assert!(out.has_line("##[error]Process completed with exit code 3."));
+    assert_eq!(out.finished(), vec![(S, S), (S, S), (F, F)]);
+    assert_eq!(out.result.conclusion, F);
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn files_written_in_the_container_are_given_back_to_the_host_user() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = gantry_executor::HostExecutorOptions::new(dir.path().join("work"));
+    options.keep_job_dirs = true;
+    let h = Harness {
+        executor: gantry_executor::HostExecutor::new(options),
+        dir,
+    };
+    let mut s = docker_spec(
+        "owner",
+        vec![step("mkdir -p sub && echo x > sub/file && id -u")],
+    );
+    s.container = Some(serde_json::json!(BUSYBOX));
+    let out = h.run(s.clone()).await;
+    assert_eq!(out.result.conclusion, S, "{:#?}", out.logs());
+    let file = walkdir::WalkDir::new(h.dir.path().join("work"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name() == "file")
+        .expect("the file the step wrote");
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(file.path()).unwrap();
+    let me = std::fs::metadata(h.dir.path()).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (me.uid(), me.gid()));
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_hung_step_in_a_container_is_killed_by_its_timeout() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let h = Harness::new();
+    let mut s = docker_spec(
+        "timeout",
+        vec![
+            step("sleep 60 & sleep 60").timeout("0.02").name("sleeper"),
+            step("echo after; ps | grep -c 'sleep 60' || true").when("always()"),
+        ],
+    );
+    s.container = Some(serde_json::json!(BUSYBOX));
+    let started = Instant::now();
+    let out = h.run(s.clone()).await;
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(
+        out.has_line("##[error]The action 'sleeper' has timed out after 0.02 minutes."),
+        "{:#?}",
+        out.logs()
+    );
+    assert!(out.has_line("after"));
+    // Only the grep itself matches: the step's sleeps died with it.
+    assert!(out.has_line("1"), "{:#?}", out.logs());
+    assert_eq!(out.finished()[0], (F, F));
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn cancelling_a_container_job_removes_its_containers() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let h = Harness::new();
+    let mut s = docker_spec(
+        "cancel",
+        vec![
+            step("echo started; sleep 60"),
+            step("echo cleanup-ran").when("always()"),
+        ],
+    );
+    s.container = Some(serde_json::json!(BUSYBOX));
+    s.services = serde_json::json!({"side": {"image": BUSYBOX, "command": "sleep 300"}});
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        trigger.cancel();
+    });
+    let out = h.run_with_cancel(s.clone(), cancel).await;
+    assert!(out.has_line("started"), "{:#?}", out.logs());
+    assert!(out.has_line("cleanup-ran"), "{:#?}", out.logs());
+    assert_eq!(out.result.conclusion, gantry_plan::Conclusion::Cancelled);
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn services_are_reached_by_name_from_the_job_container() {
+    let Some(engine) = engine_with(&[DEBIAN, REDIS]).await else {
+        return;
+    };
+    let h = Harness::new();
+    let mut s = docker_spec(
+        "byname",
+        vec![step(
+            "redis-cli -h redis set greeting hello-from-redis\n\
+             echo \"value=$(redis-cli -h redis get greeting)\"\n\
+             echo \"ports=[${{ job.services.redis.ports['6379'] }}] net=${{ job.services.redis.network != '' }} id=${{ job.container.id != '' }}\"",
+        )],
+    );
+    s.container = Some(serde_json::json!(DEBIAN));
+    s.services = serde_json::json!({"redis": {
+        "image": REDIS,
+        "options": "--health-cmd \"redis-cli ping\" --health-interval 500ms --health-retries 40"
+    }});
+    let out = h.run(s.clone()).await;
+    let logs = out.logs();
+    assert!(out.has_line("value=hello-from-redis"), "{logs:#?}");
+    assert!(out.has_line("Service 'redis' is healthy"), "{logs:#?}");
+    assert!(out.has_line("ports=[] net=true id=true"), "{logs:#?}");
+    // GitHub's default shell in an image with bash.
+    assert!(out.has_line("shell: bash -e {0}"), "{logs:#?}");
+    assert_eq!(out.result.conclusion, S);
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_host_job_reaches_its_services_through_published_ports() {
+    let Some(engine) = engine_with(&[REDIS]).await else {
+        return;
+    };
+    let h = Harness::new();
+    let mut s = docker_spec(
+        "hostports",
+        vec![step(
+            "port=${{ job.services.redis.ports['6379'] }}\n\
+             exec 3<>/dev/tcp/127.0.0.1/$port\n\
+             printf 'PING\\r\\n' >&3\n\
+             read -r reply <&3\n\
+             echo \"reply=${reply%$'\\r'}\"",
+        )
+        .shell("bash")],
+    );
+    s.services = serde_json::json!({"redis": {
+        "image": REDIS, "ports": ["6379"],
+        "options": "--health-cmd \"redis-cli ping\" --health-interval 500ms --health-retries 40"
+    }});
+    let out = h.run(s.clone()).await;
+    assert!(out.has_line("reply=+PONG"), "{:#?}", out.logs());
+    assert_eq!(out.result.conclusion, S);
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_unhealthy_service_fails_the_job_with_its_health_log() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let h = Harness::new();
+    let mut s = docker_spec("unhealthy", vec![step("echo should-not-run")]);
+    s.services = serde_json::json!({"db": {
+        "image": BUSYBOX, "command": "sleep 300",
+        "options": "--health-cmd \"echo db-is-sick; exit 1\" --health-interval 200ms --health-retries 2"
+    }});
+    let out = h.run(s.clone()).await;
+    let text = out.all_text();
+    assert!(!out.has_line("should-not-run"));
+    assert_eq!(out.result.conclusion, F);
+    let error = out.result.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("service 'db'") && error.contains("unhealthy"),
+        "{error}"
+    );
+    assert!(text.contains("db-is-sick"), "{text}");
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_missing_image_is_named_with_what_was_tried() {
+    let Some(engine) = engine_with(&[]).await else {
+        return;
+    };
+    let h = Harness::new();
+    let mut s = docker_spec("missing", vec![step("echo should-not-run")]);
+    s.container = Some(serde_json::json!("gantry-test/no-such-image:1"));
+    let out = h.run(s.clone()).await;
+    assert_eq!(out.result.conclusion, F);
+    let error = out.result.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("gantry-test/no-such-image:1") && error.contains("not present locally"),
+        "{error}"
+    );
+    assert!(!out.has_line("should-not-run"));
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_runs_on_label_mapped_to_an_image_runs_the_job_in_it() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = gantry_executor::HostExecutorOptions::new(dir.path().join("work"));
+    options.platforms = vec![(
+        "ubuntu-latest".into(),
+        gantry_executor::Platform::Docker(BUSYBOX.into()),
+    )];
+    let h = Harness {
+        executor: gantry_executor::HostExecutor::new(options),
+        dir,
+    };
+    let s = docker_spec("platform", vec![step("echo \"ws=$GITHUB_WORKSPACE\"")]);
+    let out = h.run(s.clone()).await;
+    assert!(out.has_line("ws=/__w/hello/hello"), "{:#?}", out.logs());
+    assert_eq!(out.result.conclusion, S);
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_invalid_container_option_fails_the_job_before_anything_starts() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let h = Harness::new();
+    let mut s = docker_spec("badoption", vec![step("echo should-not-run")]);
+    s.container = Some(serde_json::json!({"image": BUSYBOX, "options": "--no-such-flag 1"}));
+    let out = h.run(s.clone()).await;
+    assert_eq!(out.result.conclusion, F);
+    let error = out.result.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("container.options") && error.contains("--no-such-flag"),
+        "{error}"
+    );
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
