@@ -14,6 +14,7 @@ mod dotenv;
 mod event;
 mod git;
 mod output;
+mod platform;
 mod record;
 
 use crate::lint::lint_file;
@@ -86,6 +87,13 @@ pub struct RunArgs {
     /// Where remote actions (`owner/repo@ref`) are looked up, as `owner/repo/ref/`.
     #[arg(long = "action-cache")]
     pub action_cache: Option<PathBuf>,
+    /// Where jobs with a `runs-on` label run: `LABEL=host` or `LABEL=docker://IMAGE` (the job's
+    /// steps then run in a container of IMAGE); repeatable, the first matching label wins, jobs
+    /// whose labels match nothing run on the host. Also read from the `[platforms]` table of
+    /// `.gantry/config.toml` in the repository root (`ubuntu-latest = "docker://IMAGE"`); this
+    /// flag wins over the file.
+    #[arg(short = 'P', long = "platform", value_name = "LABEL=PLATFORM")]
+    pub platforms: Vec<String>,
 }
 
 /// A workflow file that loaded without errors.
@@ -99,6 +107,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let root = git::find_root(&cwd)?;
     let repo = git::inspect(&root)?;
+    let platforms = platform::resolve(&root, &args.platforms)?;
 
     // 1. Load and check every workflow; errors stop everything.
     let dir = match &args.workflows {
@@ -312,6 +321,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     );
     options.cache_dir = user_cache_dir().join("gantry/cache");
     options.artifact_dir = root.join(".gantry/artifacts");
+    options.platforms = platforms;
     let executor: Arc<dyn gantry_plan::Executor> = Arc::new(HostExecutor::new(options));
     let mode = if args.json {
         output::Mode::Json
