@@ -25,6 +25,8 @@ use crate::shell::which;
 
 /// Where a `uses:` points.
 pub(crate) enum Resolved {
+    /// A `uses: docker://IMAGE` step.
+    DockerImage(String),
     /// An `action.yml` found on disk.
     Metadata {
         dir: PathBuf,
@@ -155,10 +157,11 @@ fn to_step_spec(step: &gantry_workflow::model::Step, position: usize) -> StepSpe
 impl Job {
     pub(crate) fn resolve(&self, uses: &str) -> Result<Resolved, String> {
         let uses = uses.trim();
-        if uses.starts_with("docker://") {
-            return Err(format!(
-                "Docker actions are not supported by the host executor: '{uses}'"
-            ));
+        if let Some(image) = uses.strip_prefix("docker://") {
+            if image.trim().is_empty() {
+                return Err(format!("'{uses}' names no image"));
+            }
+            return Ok(Resolved::DockerImage(image.trim().to_owned()));
         }
         if uses.starts_with("./") || uses == "." || uses.starts_with("../") {
             let dir = self.dirs.workspace.join(uses);
@@ -334,6 +337,37 @@ impl Job {
             Resolved::Builtin(builtin) => {
                 crate::builtin::run(self, frame, step, log, &builtin, given, step_env).await
             }
+            Resolved::DockerImage(image) => {
+                let entrypoint = given.get("entrypoint").cloned().filter(|e| !e.is_empty());
+                let args = match given.get("args") {
+                    Some(args) => match gantry_docker::split_words(args) {
+                        Ok(words) => words,
+                        Err(e) => {
+                            self.error(log, &format!("with.args: {e}"));
+                            return ActionResult::failure();
+                        }
+                    },
+                    None => Vec::new(),
+                };
+                let run = crate::docker_action::DockerRun {
+                    source: crate::docker_action::ImageSource::Image(image),
+                    entrypoint,
+                    args,
+                    env: Vec::new(),
+                };
+                self.run_docker_action(
+                    frame,
+                    step,
+                    log,
+                    name,
+                    run,
+                    given,
+                    step_env,
+                    timeout,
+                    timeout_minutes,
+                )
+                .await
+            }
             Resolved::Metadata { dir, action, info } => {
                 let inputs = self.complete_inputs(frame, step_env, &action, given, log);
                 let kind = action.runs.as_ref().map(|r| &r.kind);
@@ -383,14 +417,26 @@ impl Job {
                         )
                         .await
                     }
-                    Some(RunsKind::Docker(_)) => {
-                        self.error(
+                    Some(RunsKind::Docker(docker)) => {
+                        let run = match self.docker_run(frame, step_env, &dir, docker, &inputs) {
+                            Ok(run) => run,
+                            Err(e) => {
+                                self.error(log, &format!("The action '{uses}': {e}"));
+                                return ActionResult::failure();
+                            }
+                        };
+                        self.run_docker_action(
+                            frame,
+                            step,
                             log,
-                            &format!(
-                                "Docker actions are not supported by the host executor: '{uses}'"
-                            ),
-                        );
-                        ActionResult::failure()
+                            name,
+                            run,
+                            inputs,
+                            step_env,
+                            timeout,
+                            timeout_minutes,
+                        )
+                        .await
                     }
                     Some(RunsKind::Unknown) | None => {
                         let using = action
@@ -552,6 +598,7 @@ impl Job {
             timeout,
             display_name: name.to_owned(),
             timeout_minutes,
+            docker: None,
         };
         let mut saved = Vec::new();
         let result = self
@@ -627,6 +674,7 @@ impl Job {
                 timeout: None,
                 display_name: format!("Pre Run {uses}"),
                 timeout_minutes: None,
+                docker: None,
             };
             let mut saved = Vec::new();
             let result = self
@@ -696,6 +744,7 @@ impl Job {
                         timeout: cancel_timeout,
                         display_name: post.name.clone(),
                         timeout_minutes: None,
+                        docker: None,
                     };
                     self.run_process_with_id(
                         &mut frame,

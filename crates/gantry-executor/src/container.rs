@@ -364,7 +364,7 @@ impl Job {
     }
 
     /// The engine, connected once per executor.
-    async fn engine(&self) -> Result<Engine, String> {
+    pub(crate) async fn engine(&self) -> Result<Engine, String> {
         self.engine_cell
             .get_or_init(|| async {
                 Engine::connect()

@@ -283,6 +283,7 @@ pub(crate) struct Job {
     pub docker: Option<DockerJob>,
     /// The repository's name: the workspace directory's name.
     pub repo_name: String,
+    pub job_key: String,
 }
 
 /// Result of running a step's action.
@@ -316,6 +317,8 @@ pub(crate) struct ProcessStep {
     pub timeout: Option<Duration>,
     pub display_name: String,
     pub timeout_minutes: Option<f64>,
+    /// Run in a container of its own (a Docker action) instead of as a process.
+    pub docker: Option<crate::docker_action::DockerRun>,
 }
 
 async fn run_job(
@@ -552,6 +555,7 @@ impl Job {
             engine_cell,
             docker: None,
             repo_name: sanitize(&repo_name),
+            job_key: spec.job_key.clone(),
         })
     }
 
@@ -1166,6 +1170,7 @@ impl Job {
                     timeout,
                     display_name: name.to_owned(),
                     timeout_minutes,
+                    docker: None,
                 },
                 step_env,
                 None,
@@ -1232,6 +1237,19 @@ impl Job {
             timeout,
             kill_grace: self.options.kill_grace,
         };
+        let action = match &process.docker {
+            Some(run) => match self.engine().await {
+                Ok(engine) => Some((
+                    engine,
+                    self.action_container(run, &spec, &self.action_paths()),
+                )),
+                Err(e) => {
+                    self.error(index, &e);
+                    return ActionResult::failure();
+                }
+            },
+            None => None,
+        };
         let debug = self.debug;
         let events = self.events.clone();
         let mut sink = OutputSink::new(
@@ -1248,8 +1266,12 @@ impl Job {
                 .clone()
                 .map(|c| (d.engine.clone(), c, d.take_session()))
         });
-        let ran = match &mut container {
-            None => run_process(&spec, limits, cancel, &mut |stream, fragment| {
+        let ran = match (&action, &mut container) {
+            (Some((engine, action)), _) => {
+                crate::docker_action::run_action_container(engine, action, limits, cancel, &mut sink)
+                    .await
+            }
+            (None, None) => run_process(&spec, limits, cancel, &mut |stream, fragment| {
                 sink.on_fragment(stream, fragment)
             })
             .await
@@ -1265,7 +1287,7 @@ impl Job {
                     error_chain(&e)
                 }
             }),
-            Some((engine, container, session)) => {
+            (None, Some((engine, container, session))) => {
                 crate::container::exec_step(
                     engine,
                     container,

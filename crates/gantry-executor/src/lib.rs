@@ -8,12 +8,15 @@
 //! sent), `files` (the `GITHUB_*` file commands read after the step), `env` (the runner's
 //! variables). `job` is the step loop, `actions` resolves and runs `uses:` (composite,
 //! JavaScript, cached remote actions, `builtin/`), `workspace` prepares the job's directories,
-//! `hash_files` implements `hashFiles`.
+//! `hash_files` implements `hashFiles`. Docker: `container` (job container, services, the job's
+//! network, steps through a shell session in the container), `docker_action` (`runs.using: docker`,
+//! `docker://IMAGE`).
 
 mod actions;
 pub mod builtin;
 pub mod commands;
 mod container;
+mod docker_action;
 pub mod env;
 pub mod eval;
 pub mod files;

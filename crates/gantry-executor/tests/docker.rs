@@ -354,3 +354,93 @@ async fn an_invalid_container_option_fails_the_job_before_anything_starts() {
     );
     assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn docker_action_from_an_image_runs_with_github_mounts() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let h = Harness::new();
+    let s = docker_spec(
+        "dockeruses",
+        vec![
+            uses(
+                "docker://gantry-test/busybox:latest",
+                &[(
+                    "args",
+                    "sh -c 'echo ws=$GITHUB_WORKSPACE pwd=$(pwd) input=$INPUT_ARGS_SEEN home=$HOME; echo out=from-docker >> $GITHUB_OUTPUT; echo $TOKEN'",
+                )],
+            )
+            .id("d")
+            .env("TOKEN", "${{ secrets.TOKEN }}"),
+            step("echo \"got=${{ steps.d.outputs.out }}\""),
+        ],
+    );
+    let mut s = s;
+    s.secrets.insert("TOKEN".into(), "docker-secret-1".into());
+    let out = h.run(s.clone()).await;
+    let logs = out.logs();
+    assert!(
+        out.has_line("ws=/github/workspace pwd=/github/workspace input= home=/github/home"),
+        "{logs:#?}"
+    );
+    assert!(out.has_line("***"), "{logs:#?}");
+    assert!(!out.all_text().contains("docker-secret-1"));
+    assert!(out.has_line("got=from-docker"), "{logs:#?}");
+    assert_eq!(out.result.conclusion, S);
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn docker_action_with_a_dockerfile_is_built_once_and_gets_inputs() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let h = Harness::new();
+    let dir = h.path("actions/octo/greet/v1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stamp = format!("{}", std::process::id());
+    std::fs::write(
+        dir.join("action.yml"),
+        "name: greet\ninputs:\n  who:\n    default: world\nruns:\n  using: docker\n  image: Dockerfile\n  args: ['${{ inputs.who }}']\n  env:\n    GREETING: hello\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {BUSYBOX}\nLABEL stamp={stamp}\nCOPY entry.sh /entry.sh\nENTRYPOINT [\"sh\", \"/entry.sh\"]\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("entry.sh"),
+        "echo \"$GREETING $1 input=$INPUT_WHO\"\necho said=yes >> \"$GITHUB_OUTPUT\"\n",
+    )
+    .unwrap();
+    let job = |key: &str| {
+        docker_spec(
+            key,
+            vec![
+                uses("octo/greet@v1", &[("who", "gantry")]).id("g"),
+                step("echo \"said=${{ steps.g.outputs.said }}\""),
+            ],
+        )
+    };
+    let first = h.run(job("greet1")).await;
+    assert!(
+        first.has_line("hello gantry input=gantry"),
+        "{:#?}",
+        first.logs()
+    );
+    assert!(first.has_line("said=yes"), "{:#?}", first.logs());
+    assert_eq!(first.result.conclusion, S);
+    let second = h.run(job("greet2")).await;
+    assert!(
+        second.logs().iter().any(|l| l.contains("built earlier")),
+        "{:#?}",
+        second.logs()
+    );
+    assert!(second.has_line("hello gantry input=gantry"));
+    assert_eq!(
+        leftovers(&engine, &job("greet1").run_id).await,
+        Vec::<String>::new()
+    );
+}
