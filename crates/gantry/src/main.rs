@@ -3,6 +3,7 @@
 //! Only this crate uses `anyhow`; the libraries return typed errors and diagnostics. Exit codes:
 //! 0 success, 1 the work found errors (lint errors, a failed job), 2 usage or input problems.
 
+mod gc;
 mod lint;
 mod render;
 mod run;
@@ -45,6 +46,12 @@ enum Command {
     },
     /// Run the workflows that listen to an event, on this machine.
     Run(run::RunArgs),
+    /// Remove the containers, networks and volumes that killed runs left in the Docker engine.
+    Gc {
+        /// Remove everything Gantry manages, also what running runs use.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -69,6 +76,7 @@ fn main() -> ExitCode {
             color,
         } => lint::run(&paths, format, color),
         Command::Run(args) => run::run(args),
+        Command::Gc { all } => gc::run(all),
     };
     match result {
         Ok(code) => code,

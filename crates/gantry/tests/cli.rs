@@ -205,3 +205,65 @@ fn lint_bad_bytes_get_positions_not_panics() {
         "{heads:?}"
     );
 }
+
+/// `docker` answers, or (outside CI only) the test is skipped with a reason.
+fn docker_available() -> bool {
+    let ok = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true and no Docker engine answers: run scripts/docker-setup first"
+        );
+        eprintln!("skipping Docker test: no Docker engine answers");
+    }
+    ok
+}
+
+#[test]
+fn gc_removes_what_a_dead_run_left() {
+    if !docker_available() {
+        return;
+    }
+    let host = String::from_utf8(Command::new("hostname").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let create = |name: &str, pid: u32| {
+        let _ = Command::new("docker").args(["rm", "-f", name]).output();
+        let out = Command::new("docker")
+            .args(["create", "--name", name, "--label", "gantry.managed=true"])
+            .args([
+                "--label",
+                &format!("gantry.run=gc-test-{}", std::process::id()),
+            ])
+            .args(["--label", &format!("gantry.host={host}")])
+            .args(["--label", &format!("gantry.pid={pid}")])
+            .args(["gantry-test/busybox:latest", "true"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let dead_name = format!("gantry-gc-dead-{}", std::process::id());
+    create(&dead_name, dead);
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("gc")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&dead_name), "{}", stdout(&out));
+    let left = Command::new("docker")
+        .args(["ps", "-a", "--filter", &format!("name={dead_name}"), "-q"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty());
+}
