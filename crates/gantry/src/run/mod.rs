@@ -321,6 +321,18 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     );
     options.cache_dir = user_cache_dir().join("gantry/cache");
     options.artifact_dir = root.join(".gantry/artifacts");
+    // What a killed run left in the Docker engine goes before this run creates anything there.
+    let needs_docker = platforms
+        .iter()
+        .any(|(_, p)| matches!(p, gantry_executor::Platform::Docker(_)))
+        || plans.iter().any(|(p, _)| {
+            p.graph.jobs.iter().any(|j| match &j.body {
+                gantry_plan::JobBody::Steps(s) => {
+                    s.container.as_ref().is_some_and(|c| !c.is_null()) || !s.services.is_null()
+                }
+                gantry_plan::JobBody::Call(_) => false,
+            })
+        });
     options.platforms = platforms;
     let executor: Arc<dyn gantry_plan::Executor> = Arc::new(HostExecutor::new(options));
     let mode = if args.json {
@@ -339,6 +351,18 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     let all_ok = runtime.block_on(async move {
+        if needs_docker {
+            // Only objects whose creating process is gone: a run still going keeps its own.
+            if let Ok(engine) = gantry_docker::Engine::connect().await {
+                if let Ok(report) = engine.gc_stale().await {
+                    let removed =
+                        report.containers.len() + report.networks.len() + report.volumes.len();
+                    if removed > 0 {
+                        eprintln!("removed {removed} Docker object(s) left by killed runs");
+                    }
+                }
+            }
+        }
         let cancel = CancellationToken::new();
         let ctrl_c = cancel.clone();
         tokio::spawn(async move {
