@@ -819,7 +819,28 @@ pub(crate) async fn exec_step(
     exec.kill_grace = limits.kill_grace;
     exec.max_line_bytes = crate::process::MAX_LINE;
     let token = cancel.child_token();
-    let mut on_line = |line: OutputLine| {
+    let mut on_line = line_handler(sink);
+    let run = async {
+        match session {
+            Some(session) => session.run(&exec, &mut on_line, &token).await,
+            None => {
+                engine
+                    .exec(&container.id, &exec, &mut on_line, &token)
+                    .await
+            }
+        }
+    };
+    bounded(run, &token, limits.timeout, || {
+        format!("the step in container {}", container.name)
+    })
+    .await
+}
+
+/// Hands each line of engine output to `sink` as a whole-line fragment.
+pub(crate) fn line_handler<'s, 'a>(
+    sink: &'s mut OutputSink<'a>,
+) -> impl FnMut(OutputLine) + Send + use<'s, 'a> {
+    move |line: OutputLine| {
         let stream = match line.stream {
             OutputStream::Stdout => Stream::Stdout,
             OutputStream::Stderr => Stream::Stderr,
@@ -831,33 +852,34 @@ pub(crate) async fn exec_step(
                 end_of_line: true,
             },
         );
+    }
+}
+
+/// Awaits `run` (an exec, a session step, an action's container), cancelling `token` when
+/// `timeout` runs out, and maps its outcome to how a process step ends; `what` names it in the
+/// error when the engine gave no exit code.
+pub(crate) async fn bounded(
+    run: impl std::future::Future<
+        Output = Result<gantry_docker::ExecOutcome, gantry_docker::DockerError>,
+    >,
+    token: &CancellationToken,
+    timeout: Option<Duration>,
+    what: impl FnOnce() -> String,
+) -> Result<ProcessEnd, String> {
+    tokio::pin!(run);
+    let timer = async {
+        match timeout {
+            Some(timeout) => tokio::time::sleep(timeout).await,
+            None => std::future::pending::<()>().await,
+        }
     };
     let mut timed_out = false;
-    let outcome = {
-        let run = async {
-            match session {
-                Some(session) => session.run(&exec, &mut on_line, &token).await,
-                None => {
-                    engine
-                        .exec(&container.id, &exec, &mut on_line, &token)
-                        .await
-                }
-            }
-        };
-        tokio::pin!(run);
-        let timer = async {
-            match limits.timeout {
-                Some(timeout) => tokio::time::sleep(timeout).await,
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            outcome = &mut run => outcome,
-            () = timer => {
-                timed_out = true;
-                token.cancel();
-                run.await
-            }
+    let outcome = tokio::select! {
+        outcome = &mut run => outcome,
+        () = timer => {
+            timed_out = true;
+            token.cancel();
+            run.await
         }
     };
     let outcome = outcome.map_err(|e| chain(&e))?;
@@ -869,10 +891,7 @@ pub(crate) async fn exec_step(
     }
     match outcome.exit_code {
         Some(code) => Ok(ProcessEnd::Exited(i32::try_from(code).unwrap_or(1))),
-        None => Err(format!(
-            "the step in container {} did not end after it was killed",
-            container.name
-        )),
+        None => Err(format!("{} did not end after it was killed", what())),
     }
 }
 

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gantry_docker::{labels, ContainerSpec, Engine, OutputLine, OutputStream};
+use gantry_docker::{labels, ContainerSpec, Engine};
 use gantry_expr::{Map, Value};
 use gantry_plan::StepSpec;
 use gantry_workflow::model::DockerRuns;
@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::container::PathMap;
 use crate::job::{ActionResult, Frame, Job, ProcessStep};
 use crate::output::OutputSink;
-use crate::process::{Fragment, ProcessEnd, ProcessSpec, RunLimits, Stream};
+use crate::process::{ProcessEnd, ProcessSpec, RunLimits};
 
 /// Where the action's image comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,50 +294,10 @@ pub(crate) async fn run_action_container(
     sink: &mut OutputSink<'_>,
 ) -> Result<ProcessEnd, String> {
     let token = cancel.child_token();
-    let mut on_line = |line: OutputLine| {
-        let stream = match line.stream {
-            OutputStream::Stdout => Stream::Stdout,
-            OutputStream::Stderr => Stream::Stderr,
-        };
-        sink.on_fragment(
-            stream,
-            Fragment {
-                text: line.text,
-                end_of_line: true,
-            },
-        );
-    };
-    let mut timed_out = false;
-    let outcome = {
-        let run = engine.run_to_end(container, &mut on_line, &token, limits.kill_grace);
-        tokio::pin!(run);
-        let timer = async {
-            match limits.timeout {
-                Some(timeout) => tokio::time::sleep(timeout).await,
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            outcome = &mut run => outcome,
-            () = timer => {
-                timed_out = true;
-                token.cancel();
-                run.await
-            }
-        }
-    };
-    let outcome = outcome.map_err(|e| crate::job::error_chain(&e))?;
-    if timed_out {
-        return Ok(ProcessEnd::TimedOut);
-    }
-    if outcome.cancelled {
-        return Ok(ProcessEnd::Cancelled);
-    }
-    match outcome.exit_code {
-        Some(code) => Ok(ProcessEnd::Exited(i32::try_from(code).unwrap_or(1))),
-        None => Err(format!(
-            "the container of image {} did not end after it was killed",
-            container.image
-        )),
-    }
+    let mut on_line = crate::container::line_handler(sink);
+    let run = engine.run_to_end(container, &mut on_line, &token, limits.kill_grace);
+    crate::container::bounded(run, &token, limits.timeout, || {
+        format!("the container of image {}", container.image)
+    })
+    .await
 }

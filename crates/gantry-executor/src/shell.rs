@@ -18,6 +18,24 @@ pub enum ShellError {
     NotFound(String),
 }
 
+/// Splits a `shell:` value into its command and argument template (the kind's default arguments
+/// when none are given); the template must hold `{0}`.
+fn split_shell(shell: &str) -> Result<(&str, String), ShellError> {
+    let (command, args) = match shell.split_once(' ') {
+        Some((c, a)) => (c, a.trim_start()),
+        None => (shell, ""),
+    };
+    let arg_format = if args.is_empty() {
+        default_arguments(command).unwrap_or("").to_owned()
+    } else {
+        args.to_owned()
+    };
+    if !arg_format.contains("{0}") {
+        return Err(ShellError::NoPlaceholder(shell.to_owned()));
+    }
+    Ok((command, arg_format))
+}
+
 /// A resolved shell: program, argument template and script file extension.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shell {
@@ -65,18 +83,7 @@ impl Shell {
                 extension: ".sh",
             });
         };
-        let (command, args) = match shell.split_once(' ') {
-            Some((c, a)) => (c, a.trim_start()),
-            None => (shell, ""),
-        };
-        let arg_format = if args.is_empty() {
-            default_arguments(command).unwrap_or("").to_owned()
-        } else {
-            args.to_owned()
-        };
-        if !arg_format.contains("{0}") {
-            return Err(ShellError::NoPlaceholder(shell.to_owned()));
-        }
+        let (command, arg_format) = split_shell(shell)?;
         let program = match which(command, path) {
             Some(p) => p,
             None if command == "python" => {
@@ -105,18 +112,7 @@ impl Shell {
                 extension: ".sh",
             });
         };
-        let (command, args) = match shell.split_once(' ') {
-            Some((c, a)) => (c, a.trim_start()),
-            None => (shell, ""),
-        };
-        let arg_format = if args.is_empty() {
-            default_arguments(command).unwrap_or("").to_owned()
-        } else {
-            args.to_owned()
-        };
-        if !arg_format.contains("{0}") {
-            return Err(ShellError::NoPlaceholder(shell.to_owned()));
-        }
+        let (command, arg_format) = split_shell(shell)?;
         Ok(Shell {
             kind: command.to_owned(),
             program: PathBuf::from(command),
