@@ -26,6 +26,7 @@ use gantry_expr::{Map, Value};
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
+use crate::host_ports::{self, PortClaims};
 use crate::job::Job;
 use crate::output::OutputSink;
 use crate::process::{Fragment, ProcessEnd, ProcessSpec, RunLimits, Stream};
@@ -212,6 +213,8 @@ pub(crate) struct DockerJob {
     /// steps fall back to execs when it is missing or broken.
     /// (In a mutex only so that the job stays `Sync`; it is reached through `get_mut`.)
     pub session: std::sync::Mutex<Option<Session>>,
+    /// The fixed host ports this job publishes, held until its containers are removed.
+    pub ports: Option<PortClaims>,
 }
 
 impl DockerJob {
@@ -404,6 +407,7 @@ impl Job {
             services: Vec::new(),
             container: None,
             session: std::sync::Mutex::new(None),
+            ports: None,
         });
         self.log(None, "##[group]Initialize containers");
         let result = self
@@ -411,6 +415,38 @@ impl Job {
             .await;
         self.log(None, "##[endgroup]");
         result
+    }
+
+    /// Claims the fixed host ports the job's containers publish (`ports:` and `-p` options),
+    /// waiting while another job of this process holds one of them.
+    async fn claim_host_ports(&mut self, plan: &DockerPlan) -> Result<(), String> {
+        let defs = plan
+            .container
+            .iter()
+            .chain(plan.services.iter().map(|(_, d)| d));
+        let mut specs: Vec<String> = Vec::new();
+        for def in defs {
+            specs.extend(def.ports.iter().cloned());
+            if let Ok(options) = parse_options(&def.options) {
+                specs.extend(options.publish);
+            }
+        }
+        let ports = host_ports::fixed_ports(specs.iter().map(String::as_str));
+        if ports.is_empty() {
+            return Ok(());
+        }
+        for (port, protocol) in host_ports::busy(&ports) {
+            self.log(
+                None,
+                &format!("Waiting for host port {port}/{protocol}: another job publishes it"),
+            );
+        }
+        let claims = host_ports::claim(&ports, &self.cancel).await;
+        let claims = claims.ok_or_else(|| "cancelled while waiting for host ports".to_owned())?;
+        if let Some(docker) = &mut self.docker {
+            docker.ports = Some(claims);
+        }
+        Ok(())
     }
 
     async fn start_docker_inner(
@@ -424,6 +460,7 @@ impl Job {
             "{}-net",
             labels::job_container_name(&spec.run_id, &spec.job_key)
         );
+        self.claim_host_ports(&plan).await?;
         // A network left by an earlier attempt of the same job would make the create fail.
         let _ = engine.remove_network(&network).await;
         engine

@@ -21,6 +21,7 @@ pub mod env;
 pub mod eval;
 pub mod files;
 pub mod hash_files;
+mod host_ports;
 mod job;
 pub mod mask;
 mod output;

@@ -274,6 +274,36 @@ async fn a_host_job_reaches_its_services_through_published_ports() {
 }
 
 #[tokio::test]
+async fn jobs_publishing_the_same_host_port_take_turns() {
+    // On GitHub each job has its own machine, so two jobs may both publish 18931:18931; on one
+    // host the second waits for the first instead of failing on a port conflict.
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let h = Harness::new();
+    let spec = |name: &str| {
+        let mut s = docker_spec(name, vec![step("sleep 1; echo done")]);
+        s.services = serde_json::json!({"web": {
+            "image": BUSYBOX, "command": "sleep 300", "ports": ["18931:18931"]
+        }});
+        s
+    };
+    let (a, b) = (spec("porta"), spec("portb"));
+    let (out_a, out_b) = tokio::join!(h.run(a.clone()), h.run(b.clone()));
+    for out in [&out_a, &out_b] {
+        assert_eq!(out.result.conclusion, S, "{:#?}", out.logs());
+        assert!(out.has_line("done"));
+    }
+    let waited = [&out_a, &out_b]
+        .iter()
+        .filter(|o| o.has_line("Waiting for host port 18931/tcp: another job publishes it"))
+        .count();
+    assert_eq!(waited, 1, "{:#?}\n{:#?}", out_a.logs(), out_b.logs());
+    assert_eq!(leftovers(&engine, &a.run_id).await, Vec::<String>::new());
+    assert_eq!(leftovers(&engine, &b.run_id).await, Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn an_unhealthy_service_fails_the_job_with_its_health_log() {
     let Some(engine) = engine_with(&[BUSYBOX]).await else {
         return;

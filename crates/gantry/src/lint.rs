@@ -108,6 +108,7 @@ pub fn lint_file(path: &Path) -> FileReport {
             root: project_root(path),
         };
         diagnostics.extend(check_workflow(&workflow, &project));
+        diagnostics.extend(crate::preflight::check(&workflow));
         diagnostics
     };
     diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));

@@ -5,6 +5,7 @@
 
 mod gc;
 mod lint;
+mod preflight;
 mod render;
 mod run;
 

@@ -185,6 +185,38 @@ fn workflow_errors_stop_before_anything_runs() {
 }
 
 #[test]
+fn container_option_and_port_errors_stop_before_anything_runs() {
+    // No Docker engine is needed: preflight stops the run before anything touches one.
+    let repo = Repo::new()
+        .workflow(
+            "ci.yml",
+            concat!(
+                "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n",
+                "    services:\n",
+                "      pg:\n        image: postgres\n        ports: ['5432:5432']\n",
+                "        options: >-\n          --health-cmd pg_isready\n          --bogus-flag 1\n",
+                "      pg2:\n        image: postgres\n        ports: ['5432:5432']\n",
+                "    steps:\n      - run: touch ran\n",
+            ),
+        )
+        .commit();
+    let out = repo.run(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", all(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(".github/workflows/ci.yml:11:11: error: services.pg.options: unknown container option \"--bogus-flag\""),
+        "{err}"
+    );
+    assert!(
+        err.contains(".github/workflows/ci.yml:14:17: error: services.pg2.ports: host port 5432/tcp is already published by services.pg.ports"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was run"), "{err}");
+    assert!(!repo.path().join("ran").exists());
+    assert!(!repo.path().join(".gantry/runs").exists());
+}
+
+#[test]
 fn unknown_job_is_a_usage_error() {
     let repo = Repo::new()
         .workflow("ci.yml", "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: touch ran\n")
