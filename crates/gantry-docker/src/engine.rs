@@ -8,11 +8,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::query_parameters::{
-    CreateImageOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
-    RemoveContainerOptions, RemoveVolumeOptions,
+    ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
+    RemoveVolumeOptions,
 };
 use bollard::Docker;
-use futures_util::StreamExt;
 
 use crate::error::DockerError;
 use crate::labels;
@@ -25,15 +24,8 @@ pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 pub struct Engine {
     pub(crate) docker: Docker,
     endpoint: String,
-}
-
-/// Where an image came from when [`Engine::ensure_image`] made sure it is present.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageSource {
-    /// It was already present locally.
-    Local,
-    /// It was pulled from its registry.
-    Pulled,
+    /// Images this engine value has already made sure of, and how (see `image.rs`).
+    pub(crate) images: crate::image::Checked,
 }
 
 /// What [`Engine::gc`] or [`Engine::gc_stale`] removed.
@@ -74,6 +66,7 @@ impl Engine {
         Ok(Engine {
             docker,
             endpoint: host.to_string(),
+            images: crate::image::Checked::default(),
         })
     }
 
@@ -95,60 +88,6 @@ impl Engine {
             .await
             .map_err(DockerError::api("querying the engine version"))?;
         Ok(version.version.unwrap_or_default())
-    }
-
-    /// Makes sure `image` is present: uses the local copy when there is one, else pulls it (bounded by
-    /// `pull_timeout`). The error says what was tried when neither works.
-    pub async fn ensure_image(
-        &self,
-        image: &str,
-        pull_timeout: Duration,
-    ) -> Result<ImageSource, DockerError> {
-        match self.docker.inspect_image(image).await {
-            Ok(_) => return Ok(ImageSource::Local),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(source) => {
-                return Err(DockerError::Api {
-                    action: format!("inspecting image {image:?}"),
-                    source,
-                })
-            }
-        }
-        let (repository, tag) = split_reference(image);
-        let options = CreateImageOptions {
-            from_image: Some(repository.to_string()),
-            tag: Some(tag.to_string()),
-            ..Default::default()
-        };
-        let pull = async {
-            let mut progress = self.docker.create_image(Some(options), None, None);
-            while let Some(item) = progress.next().await {
-                let info = item.map_err(|error| error.to_string())?;
-                if let Some(error) = info.error_detail.and_then(|detail| detail.message) {
-                    return Err(error);
-                }
-            }
-            Ok(())
-        };
-        let unavailable = |reason: String| DockerError::ImageUnavailable {
-            image: image.to_string(),
-            reason,
-        };
-        match tokio::time::timeout(pull_timeout, pull).await {
-            Err(_) => Err(unavailable(format!(
-                "the pull did not finish within {pull_timeout:?}"
-            ))),
-            Ok(Err(reason)) => Err(unavailable(reason)),
-            // The pull stream may end without an error yet without the image (some registries).
-            Ok(Ok(())) => match self.docker.inspect_image(image).await {
-                Ok(_) => Ok(ImageSource::Pulled),
-                Err(error) => Err(unavailable(format!(
-                    "the pull ended but the image is still missing: {error}"
-                ))),
-            },
-        }
     }
 
     /// Creates a user-defined bridge network labelled for `run_id`; returns its id. Containers on it
@@ -317,45 +256,5 @@ impl Engine {
                 source,
             }),
         }
-    }
-}
-
-/// Splits `repo[:tag][@digest]` into what the pull API takes; the tag defaults to `latest`. A colon
-/// inside the registry host (`localhost:5000/app`) is not a tag separator.
-pub fn split_reference(image: &str) -> (&str, &str) {
-    if image.contains('@') {
-        // A digest reference is pulled as a whole.
-        return (image, "");
-    }
-    let last_slash = image.rfind('/').map_or(0, |index| index + 1);
-    match image[last_slash..].rfind(':') {
-        Some(colon) => {
-            let split = last_slash + colon;
-            (&image[..split], &image[split + 1..])
-        }
-        None => (image, "latest"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_reference;
-
-    fn check(input: &str, repository: &str, tag: &str) {
-        assert_eq!(
-            split_reference(input),
-            (repository, tag),
-            "input: {input:?}"
-        );
-    }
-
-    #[test]
-    fn splits_image_references() {
-        check("postgres", "postgres", "latest");
-        check("postgres:15", "postgres", "15");
-        check("ghcr.io/org/app:1.2", "ghcr.io/org/app", "1.2");
-        check("localhost:5000/app", "localhost:5000/app", "latest");
-        check("localhost:5000/app:v1", "localhost:5000/app", "v1");
-        check("app@sha256:abc", "app@sha256:abc", "");
     }
 }

@@ -1,7 +1,8 @@
 //! gantry-docker: a small, typed layer over the Docker Engine API (through bollard, never the docker
 //! CLI) for container jobs and service containers.
 //!
-//! Entry points: [`Engine::connect`]; images ([`Engine::ensure_image`], [`Engine::image_exists`],
+//! Entry points: [`Engine::connect`]; images ([`Engine::ensure_image`] with a [`PullPolicy`] and
+//! optional [`RegistryAuth`], [`Engine::image_exists`],
 //! [`Engine::build_image`] with a [`context_hash`] tag); per-run networks
 //! ([`Engine::create_network`]); containers from a [`ContainerSpec`] ([`Engine::start_container`],
 //! [`Engine::wait_healthy`], [`Engine::logs`], [`Engine::remove_container`]); steps run inside a
@@ -22,6 +23,7 @@ mod container;
 mod engine;
 mod error;
 mod exec;
+mod image;
 pub mod labels;
 mod options;
 mod ports;
@@ -30,12 +32,13 @@ mod session;
 
 pub use build::{context_hash, DEFAULT_DOCKERFILE};
 pub use container::{ContainerSpec, Health, HealthLogEntry, StartedContainer};
-pub use engine::{split_reference, Engine, GcReport, ImageSource, DEFAULT_HOST};
+pub use engine::{Engine, GcReport, DEFAULT_HOST};
 pub use error::DockerError;
 pub use exec::{
     ExecOutcome, ExecSpec, LineSplitter, OutputLine, OutputStream, DEFAULT_MAX_LINE_BYTES,
     EXEC_ID_VAR,
 };
+pub use image::{split_reference, ImageSource, PullPolicy, RegistryAuth};
 pub use options::{
     parse_bytes, parse_duration, parse_options, split_words, ContainerOptions, EnvOption,
     HealthCheck, OptionsError, Ulimit,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use gantry_docker::{
     labels, parse_options, ContainerSpec, DockerError, Engine, ExecSpec, Health, ImageSource,
-    OutputLine, OutputStream, PortSpec,
+    OutputLine, OutputStream, PortSpec, PullPolicy,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -428,28 +428,60 @@ async fn an_unhealthy_service_returns_its_health_log() {
 }
 
 #[tokio::test]
-async fn images_are_used_locally_and_a_missing_one_says_what_was_tried() {
+async fn images_follow_the_pull_policy_and_a_missing_one_says_what_was_tried() {
     let Some(engine) = engine_with(&[BUSYBOX]).await else {
         return;
     };
+    let ensure = |image: &'static str, policy: PullPolicy| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .ensure_image(image, policy, None, Duration::from_secs(30))
+                .await
+        }
+    };
     assert_eq!(
-        engine
-            .ensure_image(BUSYBOX, Duration::from_secs(5))
-            .await
-            .unwrap(),
+        ensure(BUSYBOX, PullPolicy::Missing).await.unwrap(),
         ImageSource::Local
     );
-    // A registry on a closed local port: the pull is refused at once, and nothing leaves the machine.
-    let error = engine
-        .ensure_image("localhost:1/gantry-missing:15", Duration::from_secs(30))
-        .await
-        .unwrap_err();
-    let message = error.to_string();
-    assert!(
-        message.starts_with(r#"image "localhost:1/gantry-missing:15" is not present locally and could not be pulled: "#),
-        "{message}"
+    assert_eq!(
+        ensure(BUSYBOX, PullPolicy::Never).await.unwrap(),
+        ImageSource::Local
     );
-    assert!(message.contains("localhost:1"), "{message}");
+    // The test image exists in no registry (and there may be no registry at all): the pull
+    // fails, the local copy is used and the reason is kept.
+    let ImageSource::LocalAfterFailedPull(reason) =
+        ensure(BUSYBOX, PullPolicy::Always).await.unwrap()
+    else {
+        panic!("a local-only image cannot have been pulled");
+    };
+    assert!(!reason.is_empty());
+    // Asked again through the same engine value: the answer is remembered, not pulled again.
+    assert_eq!(
+        ensure(BUSYBOX, PullPolicy::Always).await.unwrap(),
+        ImageSource::LocalAfterFailedPull(reason)
+    );
+
+    // A registry on a closed local port: the pull is refused at once, and nothing leaves the machine.
+    for policy in [PullPolicy::Always, PullPolicy::Missing] {
+        let message = ensure("localhost:1/gantry-missing:15", policy)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with(r#"image "localhost:1/gantry-missing:15" is not present locally and could not be pulled: "#),
+            "{message}"
+        );
+        assert!(message.contains("localhost:1"), "{message}");
+    }
+    let message = ensure("localhost:1/gantry-missing:15", PullPolicy::Never)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        message,
+        r#"image "localhost:1/gantry-missing:15" is not present locally and could not be pulled: pulling is turned off (pull policy never)"#
+    );
 }
 
 #[tokio::test]

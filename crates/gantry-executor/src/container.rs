@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use gantry_docker::{
     labels, parse_options, ContainerSpec, Engine, ExecSpec, ImageSource, OutputLine, OutputStream,
-    PortSpec, Session,
+    PortSpec, RegistryAuth, Session,
 };
 use gantry_expr::{Map, Value};
 use serde_json::Value as Json;
@@ -76,7 +76,8 @@ pub(crate) struct ContainerDef {
     pub options: String,
     pub entrypoint: Option<String>,
     pub command: Option<String>,
-    pub credentials: bool,
+    /// `credentials:` (username and password), sent with the image pull.
+    pub credentials: Option<RegistryAuth>,
 }
 
 /// Evaluates a raw `container:` value (a string image or a mapping); `None` when the image comes
@@ -102,7 +103,22 @@ pub(crate) fn evaluate_def(
                     "options" => def.options = text(value, eval)?,
                     "entrypoint" => def.entrypoint = Some(text(value, eval)?),
                     "command" => def.command = Some(text(value, eval)?),
-                    "credentials" => def.credentials = true,
+                    "credentials" => {
+                        let field =
+                            |name: &str, eval: &mut dyn FnMut(&str) -> Result<String, String>| {
+                                match value.get(name) {
+                                    Some(raw) => text(raw, eval)
+                                        .map_err(|e| format!("credentials.{name}: {e}")),
+                                    None => Ok(String::new()),
+                                }
+                            };
+                        let username = field("username", eval)?;
+                        let password = field("password", eval)?;
+                        // GitHub ignores credentials without a username.
+                        if !username.is_empty() {
+                            def.credentials = Some(RegistryAuth { username, password });
+                        }
+                    }
                     "env" => {
                         if let Json::Object(env) = value {
                             for (name, raw) in env {
@@ -378,18 +394,28 @@ impl Job {
             .clone()
     }
 
-    async fn ensure_image(&self, engine: &Engine, image: &str) -> Result<(), String> {
-        match engine.ensure_image(image, PULL_TIMEOUT).await {
-            Ok(ImageSource::Local) => {
-                self.log(None, &format!("Using local image {image}"));
-                Ok(())
+    /// Makes sure `image` is present under the executor's pull policy and says in the job's log
+    /// (setup when `log` is `None`, else that step's) where it came from.
+    pub(crate) async fn ensure_image(
+        &self,
+        engine: &Engine,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+        log: Option<usize>,
+    ) -> Result<(), String> {
+        let source = engine
+            .ensure_image(image, self.options.pull, auth, PULL_TIMEOUT)
+            .await
+            .map_err(|e| chain(&e))?;
+        let line = match source {
+            ImageSource::Local => format!("Using local image {image}"),
+            ImageSource::Pulled => format!("Pulled image {image}"),
+            ImageSource::LocalAfterFailedPull(reason) => {
+                format!("Using local image {image} (the pull failed: {reason})")
             }
-            Ok(ImageSource::Pulled) => {
-                self.log(None, &format!("Pulled image {image}"));
-                Ok(())
-            }
-            Err(e) => Err(chain(&e)),
-        }
+        };
+        self.log(log, &line);
+        Ok(())
     }
 
     /// Creates the job's network, starts its services (waiting until they are healthy) and its
@@ -476,13 +502,7 @@ impl Job {
         let mut service_context = Map::new();
         let mut started = Vec::new();
         for (key, def) in &plan.services {
-            if def.credentials {
-                self.warning(
-                    None,
-                    &format!("services.{key}.credentials are not used: images come from the local engine or a public pull"),
-                );
-            }
-            self.ensure_image(engine, &def.image)
+            self.ensure_image(engine, &def.image, def.credentials.as_ref(), None)
                 .await
                 .map_err(|e| format!("service '{key}': {e}"))?;
             let mut container = ContainerSpec {
@@ -633,13 +653,7 @@ impl Job {
         network: &str,
         repo_name: &str,
     ) -> Result<JobContainer, String> {
-        if def.credentials {
-            self.warning(
-                None,
-                "container.credentials are not used: images come from the local engine or a public pull",
-            );
-        }
-        self.ensure_image(engine, &def.image)
+        self.ensure_image(engine, &def.image, def.credentials.as_ref(), None)
             .await
             .map_err(|e| format!("container: {e}"))?;
         for dir in [
@@ -1009,7 +1023,10 @@ mod tests {
                 ports: vec!["6379".into(), "5432".into()],
                 volumes: vec!["/data".into()],
                 options: "--cpus 1".into(),
-                credentials: true,
+                credentials: Some(RegistryAuth {
+                    username: "u".into(),
+                    password: String::new(),
+                }),
                 ..ContainerDef::default()
             }),
         );

@@ -115,15 +115,7 @@ impl Job {
     ) -> Result<String, String> {
         match source {
             ImageSource::Image(image) => {
-                match engine.ensure_image(image, Duration::from_secs(120)).await {
-                    Ok(gantry_docker::ImageSource::Local) => {
-                        self.log(log, &format!("Using local image {image}"))
-                    }
-                    Ok(gantry_docker::ImageSource::Pulled) => {
-                        self.log(log, &format!("Pulled image {image}"))
-                    }
-                    Err(e) => return Err(crate::job::error_chain(&e)),
-                }
+                self.ensure_image(engine, image, None, log).await?;
                 Ok(image.clone())
             }
             ImageSource::Dockerfile {

@@ -58,6 +58,8 @@ pub struct HostExecutorOptions {
     /// Where jobs run by `runs-on` label (first matching label wins); unmatched labels run on the
     /// host. A job with `container:` always runs in Docker.
     pub platforms: Vec<(String, Platform)>,
+    /// When images are pulled (default: always, falling back to a local copy).
+    pub pull: gantry_docker::PullPolicy,
 }
 
 impl HostExecutorOptions {
@@ -74,6 +76,7 @@ impl HostExecutorOptions {
             keep_job_dirs: false,
             node: None,
             platforms: Vec::new(),
+            pull: gantry_docker::PullPolicy::default(),
             work_dir,
         }
     }

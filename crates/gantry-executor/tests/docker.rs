@@ -303,6 +303,76 @@ async fn jobs_publishing_the_same_host_port_take_turns() {
     assert_eq!(leftovers(&engine, &b.run_id).await, Vec::<String>::new());
 }
 
+/// A registry on a local port that asks for a login and records the `Authorization` headers it
+/// is sent (then answers 404: it has no images).
+fn fake_registry() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut auth = None;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("authorization") {
+                        auth = Some(value.trim().to_owned());
+                    }
+                }
+            }
+            let reply = match auth {
+                Some(auth) => {
+                    record.lock().unwrap().push(auth);
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                }
+                None => "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"test\"\r\nDocker-Distribution-API-Version: registry/2.0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            };
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn container_credentials_are_sent_to_the_registry_and_masked() {
+    let Some(engine) = engine_with(&[]).await else {
+        return;
+    };
+    let (port, seen) = fake_registry();
+    let h = Harness::new();
+    let mut s = docker_spec("creds", vec![step("echo should-not-run")]);
+    s.secrets
+        .insert("REGISTRY_PASSWORD".into(), "s3cr3t-pw".into());
+    let image = format!("localhost:{port}/private/app:1");
+    s.container = Some(serde_json::json!({
+        "image": image,
+        "credentials": {"username": "octo", "password": "${{ secrets.REGISTRY_PASSWORD }}"}
+    }));
+    let out = h.run(s.clone()).await;
+    assert_eq!(out.result.conclusion, F);
+    assert!(!out.has_line("should-not-run"));
+    let error = out.result.error.clone().unwrap_or_default();
+    assert!(error.contains(&image), "{error}");
+    // base64("octo:s3cr3t-pw"): the login reached the registry with the pull.
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|a| a == "Basic b2N0bzpzM2NyM3QtcHc="),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    assert!(!out.all_text().contains("s3cr3t-pw"));
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
+
 #[tokio::test]
 async fn an_unhealthy_service_fails_the_job_with_its_health_log() {
     let Some(engine) = engine_with(&[BUSYBOX]).await else {

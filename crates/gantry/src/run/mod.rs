@@ -94,6 +94,11 @@ pub struct RunArgs {
     /// flag wins over the file.
     #[arg(short = 'P', long = "platform", value_name = "LABEL=PLATFORM")]
     pub platforms: Vec<String>,
+    /// When container images are pulled: `always` (as GitHub does; once per run, and a local copy
+    /// is used when the pull fails, saying why), `missing` (only images not present locally) or
+    /// `never`.
+    #[arg(long = "pull", value_name = "POLICY", default_value = "always")]
+    pub pull: gantry_docker::PullPolicy,
 }
 
 /// A workflow file that loaded without errors.
@@ -334,6 +339,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             })
         });
     options.platforms = platforms;
+    options.pull = args.pull;
     let executor: Arc<dyn gantry_plan::Executor> = Arc::new(HostExecutor::new(options));
     let mode = if args.json {
         output::Mode::Json
