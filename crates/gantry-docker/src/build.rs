@@ -15,9 +15,10 @@ use bollard::query_parameters::BuildImageOptions;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, GcReport};
 use crate::error::DockerError;
 use crate::exec::LineSplitter;
+use crate::labels;
 use crate::DEFAULT_MAX_LINE_BYTES;
 
 /// How many of the last output lines a [`DockerError::BuildFailed`] carries.
@@ -27,6 +28,60 @@ const KEPT_LINES: usize = 30;
 pub const DEFAULT_DOCKERFILE: &str = "Dockerfile";
 
 impl Engine {
+    /// Removes the images Gantry built (labelled `gantry.built`): a cache, rebuilt when a job needs
+    /// one again. An image a container still uses stays (the engine refuses), without an error.
+    pub async fn gc_images(&self) -> Result<GcReport, DockerError> {
+        let filters = HashMap::from([(
+            String::from("label"),
+            vec![
+                format!("{}=true", labels::LABEL_MANAGED),
+                labels::LABEL_BUILT.to_owned(),
+            ],
+        )]);
+        let images = self
+            .docker
+            .list_images(Some(bollard::query_parameters::ListImagesOptions {
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(DockerError::api("listing images built by gantry"))?;
+        let mut report = GcReport::default();
+        for image in images {
+            // Each tag goes on its own; the last one takes the image with it. Without force, an
+            // image a container (even a stopped one) uses is refused.
+            let names = match image.repo_tags.is_empty() {
+                true => vec![image.id.clone()],
+                false => image.repo_tags.clone(),
+            };
+            for name in names {
+                match self
+                    .docker
+                    .remove_image(
+                        &name,
+                        None::<bollard::query_parameters::RemoveImageOptions>,
+                        None,
+                    )
+                    .await
+                {
+                    Ok(_) => report.images.push(name),
+                    // In use (409) or already gone (404): nothing to do.
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404 | 409,
+                        ..
+                    }) => {}
+                    Err(source) => {
+                        return Err(DockerError::Api {
+                            action: format!("removing image {name}"),
+                            source,
+                        })
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
     /// Builds `context_dir` into an image tagged `tag`, with the Dockerfile at `dockerfile` (relative
     /// to the context; `Dockerfile` when `None`) and `build_args` (`--build-arg`). Each output line
     /// of the build goes to `on_line` as it arrives. Uses the engine's classic builder, which needs
@@ -58,6 +113,11 @@ impl Engine {
             forcerm: true,
             buildargs: (!build_args.is_empty())
                 .then(|| build_args.iter().cloned().collect::<HashMap<_, _>>()),
+            // So `gc_images` can find what Gantry built.
+            labels: Some(HashMap::from([
+                (labels::LABEL_MANAGED.to_owned(), "true".to_owned()),
+                (labels::LABEL_BUILT.to_owned(), "action".to_owned()),
+            ])),
             ..Default::default()
         };
         let mut last_lines: VecDeque<String> = VecDeque::with_capacity(KEPT_LINES);

@@ -34,6 +34,8 @@ pub struct GcReport {
     pub containers: Vec<String>,
     pub networks: Vec<String>,
     pub volumes: Vec<String>,
+    /// Images Gantry built (only [`Engine::gc_images`] removes them).
+    pub images: Vec<String>,
 }
 
 impl Engine {

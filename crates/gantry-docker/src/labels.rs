@@ -15,6 +15,8 @@ pub const LABEL_RUN: &str = "gantry.run";
 pub const LABEL_JOB: &str = "gantry.job";
 /// The service key (`services.<key>`) of a service container; absent on a job container.
 pub const LABEL_SERVICE: &str = "gantry.service";
+/// On images Gantry built: what for (`action` for a Docker action's Dockerfile).
+pub const LABEL_BUILT: &str = "gantry.built";
 /// The host name of the machine whose process created the object.
 pub const LABEL_HOST: &str = "gantry.host";
 /// The id of the process that created the object.

@@ -751,16 +751,29 @@ async fn build_image_builds_a_context_with_build_args_and_reports_failures() {
         .unwrap_err();
     assert!(matches!(error, DockerError::InvalidSpec { .. }), "{error}");
 
-    engine
+    // What Gantry builds is labelled, and `gc_images` removes it (its container is gone).
+    let labels = engine
         .client()
-        .remove_image(
-            &tag,
-            None::<bollard::query_parameters::RemoveImageOptions>,
-            None,
-        )
+        .inspect_image(&tag)
         .await
-        .unwrap();
+        .unwrap()
+        .config
+        .and_then(|c| c.labels)
+        .unwrap_or_default();
+    assert_eq!(
+        labels.get("gantry.managed").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(
+        labels.get("gantry.built").map(String::as_str),
+        Some("action")
+    );
     collect(&engine, &run).await;
+    let report = engine.gc_images().await.unwrap();
+    assert!(report.images.contains(&tag), "{report:?}");
+    assert!(!engine.image_exists(&tag).await.unwrap());
+    // The test images, which Gantry did not build, stay.
+    assert!(engine.image_exists(BUSYBOX).await.unwrap());
 }
 
 #[tokio::test]

@@ -124,10 +124,7 @@ impl Job {
             } => {
                 let hash = gantry_docker::context_hash(context, Some(dockerfile), &[])
                     .map_err(|e| format!("cannot read the action's build context: {e}"))?;
-                let name = context
-                    .file_name()
-                    .map(|n| labels::sanitize(&n.to_string_lossy()).to_ascii_lowercase())
-                    .unwrap_or_else(|| "action".to_owned());
+                let name = self.action_image_name(context);
                 let short = hash.get(..16).unwrap_or(&hash);
                 let tag = format!("gantry-action/{name}:{short}");
                 if engine
@@ -153,6 +150,39 @@ impl Job {
                 Ok(tag)
             }
         }
+    }
+
+    /// The repository part of a built action's image name: `owner-repo[-path]` for an action from
+    /// the action cache (`owner/repo/ref[/path]`), else the action directory's name.
+    fn action_image_name(&self, context: &Path) -> String {
+        let cached = self
+            .options
+            .action_cache
+            .as_ref()
+            .and_then(|cache| context.strip_prefix(cache).ok())
+            .and_then(|rel| {
+                let parts: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                // owner/repo/ref[/path]: all but the ref.
+                let (head, rest) = (parts.get(..2)?, parts.get(3..)?);
+                Some(
+                    head.iter()
+                        .chain(rest)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("-"),
+                )
+            });
+        let name = cached
+            .or_else(|| {
+                context
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "action".to_owned());
+        labels::sanitize(&name).to_ascii_lowercase()
     }
 
     /// Runs a Docker action step; `inputs` become `INPUT_*`.

@@ -544,4 +544,25 @@ async fn docker_action_with_a_dockerfile_is_built_once_and_gets_inputs() {
         leftovers(&engine, &job("greet1").run_id).await,
         Vec::<String>::new()
     );
+    // Named after the action (`octo/greet`), not its ref; this test's image goes with it.
+    let tag = first
+        .logs()
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("##[group]Building ")?
+                .split(' ')
+                .next()
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    assert!(tag.starts_with("gantry-action/octo-greet:"), "{tag}");
+    engine
+        .client()
+        .remove_image(
+            &tag,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await
+        .unwrap();
 }

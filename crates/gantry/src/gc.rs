@@ -1,6 +1,7 @@
 //! `gantry gc`: removes the containers, networks and volumes a killed run left in the Docker
 //! engine. By default only objects whose creating process on this host is gone (so a run still
-//! going is never touched); `--all` removes everything Gantry manages.
+//! going is never touched); `--all` removes everything Gantry manages; `--images` also removes
+//! the images Gantry built for Docker actions (a cache).
 //! Tests: `tests/cli.rs` (`gc_*`).
 
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 /// Runs the command; exit 0 when done, 1 when no engine answers or a removal failed.
-pub fn run(all: bool) -> Result<ExitCode> {
+pub fn run(all: bool, images: bool) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -20,11 +21,21 @@ pub fn run(all: bool) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         };
-        let report = if all {
+        let mut report = if all {
             engine.gc(None).await
         } else {
             engine.gc_stale().await
         };
+        if images {
+            // After the containers: an image a removed container used can go now.
+            report = match (report, engine.gc_images().await) {
+                (Ok(mut report), Ok(built)) => {
+                    report.images = built.images;
+                    Ok(report)
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+        }
         match report {
             Ok(report) => {
                 print_report(&report);
@@ -45,6 +56,7 @@ pub fn print_report(report: &gantry_docker::GcReport) {
         ("containers", &report.containers),
         ("networks", &report.networks),
         ("volumes", &report.volumes),
+        ("images", &report.images),
     ] {
         if !names.is_empty() {
             any = true;

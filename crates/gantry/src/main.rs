@@ -52,6 +52,9 @@ enum Command {
         /// Remove everything Gantry manages, also what running runs use.
         #[arg(long)]
         all: bool,
+        /// Also remove the images Gantry built for Docker actions (rebuilt when next needed).
+        #[arg(long)]
+        images: bool,
     },
 }
 
@@ -77,7 +80,7 @@ fn main() -> ExitCode {
             color,
         } => lint::run(&paths, format, color),
         Command::Run(args) => run::run(args),
-        Command::Gc { all } => gc::run(all),
+        Command::Gc { all, images } => gc::run(all, images),
     };
     match result {
         Ok(code) => code,
