@@ -344,6 +344,16 @@ impl Job {
 
     /// Rewrites the paths in the `github` and `runner` contexts and the runtime variables to where
     /// the job container sees them (as GitHub does: `github.workspace` is `/__w/<repo>/<repo>`).
+    /// How `host` appears to the job's steps: its path in the job container when the job has
+    /// one and the path is mounted there, else the host path.
+    pub(crate) fn shown_path(&self, host: &Path) -> String {
+        self.docker
+            .as_ref()
+            .and_then(|d| d.container.as_ref())
+            .and_then(|c| c.paths.to_container(host))
+            .unwrap_or_else(|| host.display().to_string())
+    }
+
     pub(crate) fn use_container_paths(&mut self) {
         let repo = self.repo_name.clone();
         let text = |s: String| Json::String(s);

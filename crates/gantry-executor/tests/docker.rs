@@ -128,6 +128,44 @@ async fn container_job_runs_steps_with_github_paths_files_and_masking() {
 }
 
 #[tokio::test]
+async fn checkout_in_a_container_job_fills_the_mounted_workspace() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let h = Harness::new();
+    let repo = h.path("repo");
+    let sha = git_repo(&repo, &[("src/lib.rs", "pub fn x() {}")]);
+    let mut s = docker_spec(
+        "checkout",
+        vec![
+            uses("actions/checkout@v4", &[]),
+            step("test -f src/lib.rs && echo found-in-$(pwd)"),
+        ],
+    );
+    s.workspace = gantry_plan::WorkspaceSpec {
+        source_path: repo.display().to_string(),
+        sha: Some(sha.clone()),
+        git_ref: Some("refs/heads/main".into()),
+    };
+    s.container = Some(serde_json::json!(BUSYBOX));
+    let out = h.run(s.clone()).await;
+    assert_eq!(out.result.conclusion, S, "{:#?}", out.logs());
+    // The log names the path the steps see, not the host's.
+    assert!(
+        out.logs().iter().any(|l| l.starts_with("Checked out ")
+            && l.ends_with(&format!("({sha}) into /__w/hello/hello"))),
+        "{:#?}",
+        out.logs()
+    );
+    assert!(
+        out.has_line("found-in-/__w/hello/hello"),
+        "{:#?}",
+        out.logs()
+    );
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn files_written_in_the_container_are_given_back_to_the_host_user() {
     let Some(engine) = engine_with(&[BUSYBOX]).await else {
         return;

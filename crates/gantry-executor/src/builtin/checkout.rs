@@ -153,7 +153,10 @@ pub(crate) async fn run(
     let commit = commit.trim().to_owned();
     job.log(
         log,
-        &format!("Checked out {wanted} ({commit}) into {}", target.display()),
+        &format!(
+            "Checked out {wanted} ({commit}) into {}",
+            job.shown_path(&target)
+        ),
     );
     let mut outputs = IndexMap::new();
     outputs.insert("ref".to_owned(), wanted);
