@@ -345,6 +345,61 @@ jobs:
 }
 
 #[test]
+fn on_a_terminal_the_live_view_fits_the_screen_and_ends_with_the_summary() {
+    // A real pseudo-terminal of 12 rows × 70 columns (util-linux `script`), more jobs than rows.
+    let mut workflow = String::from("name: CI\non: push\njobs:\n");
+    for i in 0..20 {
+        workflow.push_str(&format!(
+            "  job-{i}:\n    runs-on: ubuntu-latest\n    steps:\n      - run: sleep 0.1; echo hi {i}\n"
+        ));
+    }
+    workflow.push_str("  broken:\n    runs-on: ubuntu-latest\n    steps:\n      - run: exit 3\n");
+    let repo = Repo::new().workflow("ci.yml", &workflow).commit();
+    let command = format!(
+        "stty rows 12 cols 70; exec {} run --concurrent-jobs 4",
+        env!("CARGO_BIN_EXE_gantry")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(repo.path())
+        .env("XDG_CACHE_HOME", repo.path().join(".cache-home"))
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("util-linux `script` runs the binary in a pseudo-terminal");
+    assert_eq!(out.status.code(), Some(1), "{}", all(&out));
+    let raw = stdout(&out);
+
+    // The live view redraws in place, never moving the cursor further up than the screen.
+    let ups: Vec<usize> = raw
+        .split("\x1b[")
+        .skip(1)
+        .filter_map(|s| s.split_once('A')?.0.parse().ok())
+        .collect();
+    assert!(!ups.is_empty(), "no redraw on a terminal: {raw:?}");
+    assert!(
+        ups.iter().all(|&n| n <= 11),
+        "moved up {ups:?} on a 12-row screen"
+    );
+    assert!(raw.contains("more jobs:"), "{raw:?}");
+
+    // What the screen shows at the end: the summary table and where the logs are.
+    let mut screen = vt100::Parser::new(12, 70, 0);
+    screen.process(&out.stdout);
+    let text = screen.screen().contents();
+    assert!(text.contains("run failure — logs in"), "{text}");
+    assert!(
+        text.contains("[broken] error: Process completed with exit code 3."),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("job-19") && l.contains("✓ success")),
+        "{text}"
+    );
+}
+
+#[test]
 fn json_mode_prints_one_event_per_line() {
     let repo = Repo::new()
         .workflow(

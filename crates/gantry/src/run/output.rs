@@ -209,13 +209,57 @@ fn update_live(live: &mut IndexMap<String, LiveJob>, event: &RunEvent) {
 
 /// Redraws the job table in place; returns how many lines it drew.
 fn draw(live: &IndexMap<String, LiveJob>, previous: usize, workflow: &str) -> usize {
-    let mut out = std::io::stdout().lock();
+    let stdout = std::io::stdout();
+    let (rows, cols) = terminal_size::terminal_size_of(&stdout)
+        .map(|(w, h)| (usize::from(h.0), usize::from(w.0)))
+        .filter(|&(rows, cols)| rows > 0 && cols > 0)
+        .unwrap_or((24, 80));
+    let lines = view_lines(live, workflow, rows, cols);
     let mut text = String::new();
     if previous > 0 {
         text.push_str(&format!("\x1b[{previous}A\x1b[J"));
     }
-    text.push_str(&format!("{workflow}\n"));
-    for job in live.values() {
+    for line in &lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    let mut out = stdout.lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    lines.len()
+}
+
+/// The live view's lines for a terminal of `rows` × `cols`: never more lines than fit (the
+/// cursor cannot move back above the top of the screen) and none wider than a row (a wrapped
+/// line would throw the count off). When the jobs do not fit, running and failed jobs are shown
+/// first and one line counts the others.
+fn view_lines(
+    live: &IndexMap<String, LiveJob>,
+    workflow: &str,
+    rows: usize,
+    cols: usize,
+) -> Vec<String> {
+    let width = cols.saturating_sub(1).max(10);
+    let mut lines = vec![truncate(workflow, width)];
+    // The title, the jobs, and a free last row for the cursor.
+    let room = rows.saturating_sub(2).max(1);
+    let priority = |job: &LiveJob| match (job.conclusion, job.state) {
+        (None, "running") => 0,
+        (Some(Conclusion::Failure | Conclusion::Cancelled), _) => 1,
+        (None, _) => 2,
+        (Some(_), _) => 3,
+    };
+    let shown: Vec<usize> = if live.len() <= room {
+        (0..live.len()).collect()
+    } else {
+        let mut order: Vec<usize> = (0..live.len()).collect();
+        order.sort_by_key(|&i| (priority(&live[i]), i));
+        let mut shown = order[..room - 1].to_vec();
+        shown.sort_unstable();
+        shown
+    };
+    for &i in &shown {
+        let job = &live[i];
         let elapsed = job.finished.or_else(|| job.started.map(|s| s.elapsed()));
         let time = elapsed
             .map(|d| format!("{:>6.1}s", d.as_secs_f64()))
@@ -230,22 +274,38 @@ fn draw(live: &IndexMap<String, LiveJob>, previous: usize, workflow: &str) -> us
         } else {
             format!("  {}", job.step)
         };
-        text.push_str(&format!(
-            "  {symbol} {:<40} {:<10} {time}{step}\n",
+        let line = format!(
+            "  {symbol} {:<40} {:<10} {time}{step}",
             truncate(&job.name, 40),
             job.state
-        ));
+        );
+        lines.push(truncate(line.trim_end(), width));
     }
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
-    live.len() + 1
+    let hidden = live.len() - shown.len();
+    if hidden > 0 {
+        let (mut running, mut queued, mut done) = (0, 0, 0);
+        for (i, job) in live.values().enumerate() {
+            if shown.binary_search(&i).is_ok() {
+                continue;
+            }
+            match priority(job) {
+                0 => running += 1,
+                2 => queued += 1,
+                _ => done += 1,
+            }
+        }
+        let line =
+            format!("  … {hidden} more jobs: {running} running, {queued} queued, {done} finished");
+        lines.push(truncate(&line, width));
+    }
+    lines
 }
 
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
-        let mut t: String = s.chars().take(n - 1).collect();
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
         t.push('…');
         t
     }
@@ -420,5 +480,78 @@ pub fn print_dry_run(plans: &[(Plan, String)]) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(name: &str, state: &'static str, conclusion: Option<Conclusion>) -> LiveJob {
+        LiveJob {
+            name: name.to_owned(),
+            state,
+            step: if state == "running" {
+                "Run make".to_owned()
+            } else {
+                String::new()
+            },
+            started: None,
+            finished: conclusion.map(|_| Duration::from_millis(1500)),
+            conclusion,
+        }
+    }
+
+    fn jobs(list: Vec<LiveJob>) -> IndexMap<String, LiveJob> {
+        list.into_iter().map(|j| (j.name.clone(), j)).collect()
+    }
+
+    #[test]
+    fn all_jobs_are_shown_when_they_fit() {
+        let live = jobs(vec![
+            job("lint", "success", Some(Conclusion::Success)),
+            job("test", "running", None),
+            job("deploy", "queued", None),
+        ]);
+        assert_eq!(
+            view_lines(&live, "CI", 24, 80),
+            [
+                "CI",
+                "  ✓ lint                                     success       1.5s",
+                "  ● test                                     running             Run make",
+                "  ○ deploy                                   queued",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_small_terminal_shows_running_and_failed_jobs_first_and_counts_the_rest() {
+        let mut list = Vec::new();
+        for i in 0..10 {
+            list.push(job(
+                &format!("done-{i}"),
+                "success",
+                Some(Conclusion::Success),
+            ));
+        }
+        list.push(job("broken", "failure", Some(Conclusion::Failure)));
+        for i in 0..5 {
+            list.push(job(&format!("queued-{i}"), "queued", None));
+        }
+        list.push(job("busy", "running", None));
+        let live = jobs(list);
+        let lines = view_lines(&live, "CI", 6, 40);
+        assert_eq!(
+            lines,
+            [
+                "CI",
+                "  ✗ broken                            …",
+                "  ○ queued-0                          …",
+                "  ● busy                              …",
+                "  … 14 more jobs: 0 running, 4 queued,…",
+            ]
+        );
+        assert!(lines.len() < 6);
+        assert!(lines.iter().all(|l| l.chars().count() <= 39));
     }
 }
