@@ -428,8 +428,8 @@ impl Job {
         Ok(())
     }
 
-    /// Creates the job's network, starts its services (waiting until they are healthy) and its
-    /// job container. Whatever was created is recorded in `self.docker` at once.
+    /// Creates the job's network, starts its services and its job container, then waits until the
+    /// services are healthy. Whatever was created is recorded in `self.docker` at once.
     pub(crate) async fn start_docker(
         &mut self,
         spec: &gantry_plan::JobSpec,
@@ -584,6 +584,30 @@ impl Job {
             service_context.insert(key.as_str(), Value::from(entry));
             started.push((key.clone(), running));
         }
+        // The job container starts while the services become healthy, as on GitHub: its
+        // start-up is not added to the time between the services' health and the first step.
+        let mut job_container_id = None;
+        if let Some(def) = &plan.container {
+            let container = self
+                .start_job_container(engine, spec, def, &network, repo_name)
+                .await?;
+            job_container_id = Some(container.id.clone());
+            let session = engine.open_session(&container.id, None).await;
+            if let Some(docker) = &mut self.docker {
+                docker.container = Some(container);
+                match session {
+                    Ok(session) => docker.put_session(session),
+                    Err(e) => self.warning(
+                        None,
+                        &format!(
+                            "steps run with one engine exec each (no shell session: {})",
+                            chain(&e)
+                        ),
+                    ),
+                }
+            }
+        }
+
         for (key, running) in &started {
             let health = engine
                 .wait_healthy(&running.id, HEALTH_TIMEOUT, &self.cancel)
@@ -625,30 +649,11 @@ impl Job {
             }
         }
 
-        if let Some(def) = &plan.container {
-            let container = self
-                .start_job_container(engine, spec, def, &network, repo_name)
-                .await?;
-            if let Json::Object(map) = &mut job_context {
-                let mut entry = serde_json::Map::new();
-                entry.insert("id".into(), Json::String(container.id.clone()));
-                entry.insert("network".into(), Json::String(network.clone()));
-                map.insert("container".into(), Json::Object(entry));
-            }
-            let session = engine.open_session(&container.id, None).await;
-            if let Some(docker) = &mut self.docker {
-                docker.container = Some(container);
-                match session {
-                    Ok(session) => docker.put_session(session),
-                    Err(e) => self.warning(
-                        None,
-                        &format!(
-                            "steps run with one engine exec each (no shell session: {})",
-                            chain(&e)
-                        ),
-                    ),
-                }
-            }
+        if let (Some(id), Json::Object(map)) = (job_container_id, &mut job_context) {
+            let mut entry = serde_json::Map::new();
+            entry.insert("id".into(), Json::String(id));
+            entry.insert("network".into(), Json::String(network.clone()));
+            map.insert("container".into(), Json::Object(entry));
         }
         self.base
             .insert("job".to_owned(), Value::from_json(&job_context));
