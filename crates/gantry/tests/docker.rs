@@ -304,6 +304,50 @@ jobs:
     assert!(run.has_step_line("host", psql), "{psql}: {text}");
     assert!(text.contains("[test] ✓ job success"), "{text}");
     assert!(text.contains("[host] ✓ job success"), "{text}");
+    // The job container starts while the services become healthy, not after.
+    let position = |needle: &str| text.find(needle).unwrap_or(usize::MAX);
+    assert!(
+        position("[test]   Started job container")
+            < position("[test]   Service 'postgres' is healthy"),
+        "{text}"
+    );
+    assert_eq!(repo.leftovers(&run), Vec::<String>::new());
+}
+
+/// A service that never becomes healthy fails its job before any step, with its health log; the
+/// job container, already started by then, is removed with the rest.
+#[test]
+fn an_unhealthy_service_fails_a_container_job_and_leaves_nothing() {
+    if !docker_ready(&[BUSYBOX]) {
+        return;
+    }
+    let repo = Repo::new().workflow(
+        r#"on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    container: gantry-test/busybox:latest
+    services:
+      db:
+        image: gantry-test/busybox:latest
+        options: >-
+          --entrypoint sleep
+          --health-cmd "echo db-is-sick; exit 1" --health-interval 200ms --health-retries 2
+        command: "300"
+    steps:
+      - run: echo should-not-run
+"#,
+    );
+    let run = repo.run(&[]);
+    let text = run.text();
+    assert_eq!(run.code(), Some(1), "{text}");
+    assert!(text.contains("Started job container"), "{text}");
+    assert!(
+        text.contains("service 'db'") && text.contains("unhealthy"),
+        "{text}"
+    );
+    assert!(text.contains("db-is-sick"), "{text}");
+    assert!(!text.contains("]   should-not-run"), "{text}");
     assert_eq!(repo.leftovers(&run), Vec::<String>::new());
 }
 
