@@ -18,8 +18,10 @@ pub fn scalar_pos(source: &str, span: Span, style: ScalarStyle, value: &str, off
     let mut line = span.start.line;
     let mut col = span.start.col;
     let mut src_chars = src.char_indices().peekable();
-    let advance = |c: char, line: &mut u32, col: &mut u32| {
-        if c == '\n' {
+    // Line breaks as YAML has them: LF, CRLF (the CR counts as a column) and a lone CR.
+    let bytes = src.as_bytes();
+    let advance = |i: usize, c: char, line: &mut u32, col: &mut u32| {
+        if c == '\n' || (c == '\r' && bytes.get(i + 1) != Some(&b'\n')) {
             *line += 1;
             *col = 1;
         } else {
@@ -29,8 +31,8 @@ pub fn scalar_pos(source: &str, span: Span, style: ScalarStyle, value: &str, off
     // Skip the opening quote of quoted scalars.
     match style {
         ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
-            if let Some((_, c)) = src_chars.next() {
-                advance(c, &mut line, &mut col);
+            if let Some((i, c)) = src_chars.next() {
+                advance(i, c, &mut line, &mut col);
             }
         }
         // Block scalars start at their first content character, plain ones at the text.
@@ -40,7 +42,7 @@ pub fn scalar_pos(source: &str, span: Span, style: ScalarStyle, value: &str, off
     let prefix = value.get(..target).unwrap_or(value);
     for want in prefix.chars() {
         loop {
-            let Some(&(_, got)) = src_chars.peek() else {
+            let Some(&(i, got)) = src_chars.peek() else {
                 return Pos {
                     line,
                     col,
@@ -48,7 +50,7 @@ pub fn scalar_pos(source: &str, span: Span, style: ScalarStyle, value: &str, off
                 };
             };
             src_chars.next();
-            advance(got, &mut line, &mut col);
+            advance(i, got, &mut line, &mut col);
             if got == want || (want.is_whitespace() && got.is_whitespace()) {
                 break;
             }
@@ -60,7 +62,7 @@ pub fn scalar_pos(source: &str, span: Span, style: ScalarStyle, value: &str, off
         if !want.is_whitespace() {
             let mut probe = src_chars.clone();
             let (mut l, mut c) = (line, col);
-            while let Some(&(_, got)) = probe.peek() {
+            while let Some(&(i, got)) = probe.peek() {
                 if got == want {
                     line = l;
                     col = c;
@@ -71,7 +73,7 @@ pub fn scalar_pos(source: &str, span: Span, style: ScalarStyle, value: &str, off
                     break;
                 }
                 probe.next();
-                advance(got, &mut l, &mut c);
+                advance(i, got, &mut l, &mut c);
             }
         }
     }

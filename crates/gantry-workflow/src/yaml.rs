@@ -268,6 +268,29 @@ fn is_core_float(s: &str) -> bool {
     i == b.len()
 }
 
+/// The lines of `text` without their breaks, split where YAML breaks lines (LF, CRLF and a lone
+/// CR), so that line numbers agree with the diagnostics' positions.
+pub fn split_lines(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut lines = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] == b'\n' || bytes[i] == b'\r' {
+            // Both are ASCII, so `start..i` are character boundaries.
+            lines.push(&text[start..i]);
+            if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                i += 1;
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    if start < text.len() {
+        lines.push(&text[start..]);
+    }
+    lines
+}
+
 /// Maps the parser's character-based markers to [`Pos`] with byte offsets.
 pub struct LineIndex<'a> {
     text: &'a str,
@@ -284,8 +307,10 @@ impl<'a> LineIndex<'a> {
         let ascii = text.is_ascii();
         let mut line_starts = Vec::with_capacity(text.len() / 32 + 1);
         line_starts.push(0);
-        for (i, b) in text.bytes().enumerate() {
-            if b == b'\n' {
+        // Line breaks as YAML has them: LF, CRLF, and a lone CR.
+        let bytes = text.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
                 line_starts.push(to_u32(i + 1));
             }
         }
@@ -726,11 +751,19 @@ impl Builder<'_, '_> {
 
     fn scan_error(&mut self, err: &ScanError) {
         self.fatal = true;
-        // Columns of syntax errors follow go-yaml (and so actionlint): 0-based.
+        // The column of the character the scanner stopped at (1-based, like every other
+        // position; go-yaml, and so actionlint, print this one 0-based).
         let marker = err.marker();
-        let pos = self
-            .index
-            .pos(marker.line(), marker.col().saturating_sub(1));
+        let mut col0 = marker.col();
+        // A tab error is raised after the scanner consumed the tab: point at the tab itself.
+        if err.info().contains("tab") && col0 > 0 {
+            let before = self.index.pos(marker.line(), col0 - 1);
+            let text = self.index.text();
+            if text.as_bytes().get(before.offset as usize) == Some(&b'\t') {
+                col0 -= 1;
+            }
+        }
+        let pos = self.index.pos(marker.line(), col0);
         self.error(
             Span::point(pos),
             format!("could not parse as YAML: {}", err.info()),

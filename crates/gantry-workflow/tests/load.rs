@@ -497,6 +497,31 @@ fn expression_positions_map_into_the_file() {
 }
 
 #[test]
+fn positions_count_every_yaml_line_break() {
+    // LF, CRLF and a lone CR each end a line; a diagnostic's line is the one an editor shows.
+    for newline in ["\n", "\r\n", "\r"] {
+        let text = [
+            "on: push",
+            "jobs:",
+            "  a:",
+            "    runs-on: ubuntu-latest",
+            "    steps:",
+            "      - run: |",
+            "          echo hi",
+            "          echo ${{ foo( }}",
+            "",
+        ]
+        .join(newline);
+        let (_, diags) = load_workflow(text.as_bytes());
+        let found: Vec<(u32, u32)> = diags
+            .iter()
+            .map(|d| (d.span.start.line, d.span.start.col))
+            .collect();
+        assert_eq!(found, [(8, 23)], "newline {newline:?}: {diags:?}");
+    }
+}
+
+#[test]
 fn actions_load() {
     let check_action = |yaml: &str, expected: &[&str]| {
         let (action, diags) = load_action(yaml.as_bytes());

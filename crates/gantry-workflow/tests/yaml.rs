@@ -133,7 +133,7 @@ fn check_bad(name: &str, bytes: &[u8], line: u32, col: Option<u32>, needle: &str
 }
 
 #[test]
-/// Syntax error columns follow go-yaml (0-based, as actionlint prints them).
+/// Syntax errors point at the character the scanner stopped at (1-based column).
 fn malformed_yaml_is_a_positioned_error() {
     check_bad(
         "unclosed flow",
@@ -153,14 +153,14 @@ fn malformed_yaml_is_a_positioned_error() {
         "unclosed quote",
         b"a: \"abc\n",
         1,
-        Some(3),
+        Some(4),
         "could not parse as YAML",
     );
     check_bad(
         "stray colon",
         b"a: b: c\n",
         1,
-        Some(4),
+        Some(5),
         "could not parse as YAML",
     );
 }
@@ -481,4 +481,14 @@ fn block_scalars_at_end_of_file_without_newline_have_no_final_line_break() {
             "{text:?}"
         );
     }
+}
+
+#[test]
+fn lines_split_at_every_yaml_line_break() {
+    use gantry_workflow::yaml::split_lines;
+    assert_eq!(split_lines("a\nb\r\nc\rd"), ["a", "b", "c", "d"]);
+    assert_eq!(split_lines("a\n\nb\n"), ["a", "", "b"]);
+    assert_eq!(split_lines("\r\r\n"), ["", ""]);
+    assert_eq!(split_lines("é\rü"), ["é", "ü"]);
+    assert_eq!(split_lines(""), Vec::<&str>::new());
 }

@@ -27,7 +27,7 @@ pub fn render_text(out: &mut impl Write, reports: &[FileReport], colored: bool) 
     let (mut n_errors, mut n_warnings) = (0usize, 0usize);
     for report in reports {
         let text = String::from_utf8_lossy(&report.source);
-        let lines: Vec<&str> = text.lines().collect();
+        let lines = gantry_workflow::yaml::split_lines(&text);
         for d in &report.diagnostics {
             let (label, style) = match d.severity {
                 Severity::Error => {
