@@ -4,7 +4,9 @@
 //! input, they return a (possibly partial) model plus diagnostics. Structural problems (unknown
 //! keys, wrong node types, missing required keys, bad literals) are `syntax-check`; `${{ }}`
 //! syntax errors are `expression`, positioned inside the scalar; malformed or duplicate job and
-//! step ids are `id`. Semantic rules (event names, `needs:` graph, contexts...) live in `check`.
+//! step ids are `id`. Keys GitHub ignores but that are likely typos (unknown keys of an action
+//! input definition) are `syntax-check` warnings. Semantic rules (event names, `needs:` graph,
+//! contexts...) live in `check`.
 //! Messages follow actionlint's wording so results compare with its test data.
 //! Tests: `tests/load.rs`, `tests/languageservices_workflow.rs`, `tests/corpus.rs`.
 
@@ -339,6 +341,9 @@ const SERVICE_KEYS: &[&str] = &[
     "entrypoint",
     "command",
 ];
+
+/// Keys of an input definition in `action.yml` that the runner reads.
+const ACTION_INPUT_KEYS: [&str; 4] = ["default", "deprecationMessage", "description", "required"];
 
 /// Expression errors quote the expression text up to this many bytes.
 const MAX_QUOTED_EXPRESSION: usize = 160;
@@ -2259,7 +2264,19 @@ impl Loader<'_> {
                                 "deprecationMessage" => {
                                     i.deprecation_message = self.tstr(attr.val, true)
                                 }
-                                _ => {} // the schema leaves input keys open
+                                // The runner's schema accepts any key here and ignores those
+                                // it does not read, so this is only a warning (it catches typos
+                                // such as `requird: true`, which leave an input optional).
+                                _ => self.diags.push(Diagnostic::warning(
+                                    "syntax-check",
+                                    attr.key_node.span,
+                                    format!(
+                                        "unexpected key {:?} for definition of input {:?}; GitHub ignores it (known keys: {})",
+                                        attr.key,
+                                        input.key,
+                                        quoted_list(&ACTION_INPUT_KEYS)
+                                    ),
+                                )),
                             }
                         }
                         a.inputs.insert(input.key.to_owned(), i);

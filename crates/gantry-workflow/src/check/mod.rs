@@ -301,6 +301,48 @@ mod tests {
     }
 
     #[test]
+    fn whole_value_expressions_where_a_mapping_is_expected() {
+        let job = |body: &str| format!("on: push\njobs:\n  a:\n{body}{STEPS}");
+        let container = |credentials: &str| {
+            job(&format!(
+                "    container:\n      image: ubuntu\n      credentials: {credentials}\n"
+            ))
+        };
+        check(&container("${{ 'user:password' }}"), &["6:20 expression"]);
+        check(&container("${{ 1 }}"), &["6:20 expression"]);
+        check(&container("${{ fromJSON('{}') }}"), &[]);
+        // Secrets are strings.
+        check(
+            &container("${{ secrets.CREDENTIALS }}"),
+            &["6:20 expression"],
+        );
+        check(
+            &container("${{ matrix.credentials }}"),
+            &["6:24 expression"],
+        );
+        check(&container("${{ fromJSON(secrets.CREDENTIALS) }}"), &[]);
+        let service = |credentials: &str| {
+            job(&format!(
+                "    services:\n      db:\n        image: redis\n        credentials: {credentials}\n"
+            ))
+        };
+        check(&service("${{ 'user:password' }}"), &["7:22 expression"]);
+        check(&service("${{ fromJSON('{}') }}"), &[]);
+        let services = |value: &str| job(&format!("    services: {value}\n"));
+        check(&services("${{ 'redis' }}"), &["4:15 expression"]);
+        check(&services("${{ true }}"), &["4:15 expression"]);
+        check(&services("${{ fromJSON('[1]') }}"), &["4:15 expression"]);
+        check(&services("${{ fromJSON('{}') }}"), &[]);
+        check(&services("${{ vars.SERVICES }}"), &["4:15 expression"]);
+        check(&services("${{ fromJSON(vars.SERVICES) }}"), &[]);
+        // `env` is not available at `jobs.<id>.services`; `a || b` of bool and any is any.
+        check(
+            &services("${{ github.ref || env.FOO }}"),
+            &["4:33 expression"],
+        );
+    }
+
+    #[test]
     fn jobs() {
         check(
             "on: push\npermissions:\n  contents: maybe\njobs:\n  a:\n    runs-on: [ubuntu-latest, windows-latest]\n    steps:\n      - run: echo '::set-output name=a::b'\n",
@@ -333,6 +375,18 @@ mod tests {
             "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: ./act\n        with:\n          extra: 1\n",
             FILES,
             &["6:15 action", "8:11 action"],
+        );
+        // An unknown key in an input definition is ignored by GitHub: a warning at `uses:`.
+        check_with(
+            "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: ./typo\n",
+            &[
+                (
+                    "typo/action.yml",
+                    "name: a\ndescription: d\ninputs:\n  x:\n    requird: true\nruns:\n  using: node20\n  main: index.js\n",
+                ),
+                ("typo/index.js", ""),
+            ],
+            &["6:15 action"],
         );
         check_with(
             "on: push\njobs:\n  a:\n    uses: ./wf.yml\n    with:\n      n: true\n",

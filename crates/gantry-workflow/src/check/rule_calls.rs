@@ -116,15 +116,27 @@ fn check_local_action(
         .name
         .as_ref()
         .map_or_else(|| format!("./{path}"), |n| n.raw.clone());
-    for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {
-        cx.error(
-            "action",
-            at,
-            format!(
-                "the metadata of local action \"./{path}\" is invalid: line {}: {}",
-                diagnostic.span.start.line, diagnostic.message
-            ),
-        );
+    for diagnostic in &diagnostics {
+        let line = diagnostic.span.start.line;
+        if diagnostic.is_error() {
+            cx.error(
+                "action",
+                at,
+                format!(
+                    "the metadata of local action \"./{path}\" is invalid: line {line}: {}",
+                    diagnostic.message
+                ),
+            );
+        } else {
+            cx.warning(
+                "action",
+                at,
+                format!(
+                    "the metadata of local action \"./{path}\": line {line}: {}",
+                    diagnostic.message
+                ),
+            );
+        }
     }
     match &action.runs {
         None => cx.error(

@@ -404,6 +404,9 @@ impl ExprRules<'_, '_> {
             );
         }
         if let Some(services) = &job.services {
+            if let Some(expr) = &services.expr {
+                self.object_expr(expr, JobServices, "services");
+            }
             for service in services.entries.values() {
                 self.container(
                     &service.container,
@@ -464,6 +467,9 @@ impl ExprRules<'_, '_> {
     ) {
         self.tstr_opt(container.image.as_ref(), image_key, Place::Text);
         if let Some(credentials) = &container.credentials {
+            if let Some(expr) = &credentials.expr {
+                self.object_expr(expr, credentials_key, "credentials");
+            }
             self.tstr_opt(credentials.username.as_ref(), credentials_key, Place::Text);
             self.tstr_opt(credentials.password.as_ref(), credentials_key, Place::Text);
         }
@@ -542,6 +548,23 @@ impl ExprRules<'_, '_> {
         for var in vars.entries.values() {
             self.key_name(&var.name, key);
             self.tstr(&var.value, key, Place::Text);
+        }
+    }
+
+    /// A whole-value `${{ }}` where a mapping is expected (`services:`, `credentials:`): its
+    /// type must be an object; only a type that certainly is not one is reported, never `any`.
+    fn object_expr(&mut self, s: &TStr, key: WorkflowKey, what: &str) {
+        let ty = self.tstr(s, key, Place::AnyValue);
+        // An expression that does not parse has been reported already; its type says nothing.
+        if s.as_single_expr().is_some() && !matches!(ty, Ty::Object(_) | Ty::Any) {
+            self.cx.error(
+                "expression",
+                s.span.start,
+                format!(
+                    "type of expression at {what:?} must be object but found type {}",
+                    ty.name()
+                ),
+            );
         }
     }
 
