@@ -460,7 +460,8 @@ impl Engine {
                 }
                 () = tokio::time::sleep(delay.min(timeout - waited)) => {}
             }
-            delay = (delay * 2).min(Duration::from_millis(500));
+            // At most 100 ms late: the first step waits on this (an inspect costs ~1 ms).
+            delay = (delay * 2).min(Duration::from_millis(100));
         }
     }
 
