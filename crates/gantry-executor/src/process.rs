@@ -322,14 +322,7 @@ pub struct PidMark {
 impl PidMark {
     /// The current mark, `None` where `/proc` does not tell.
     pub fn now() -> Option<PidMark> {
-        // `/proc/loadavg` counts in this process's pid namespace, `/proc/<pid>` in the one `/proc`
-        // was mounted for: they agree when `/proc/self` is this process's own pid.
-        let self_pid: u32 = std::fs::read_link("/proc/self")
-            .ok()?
-            .to_str()?
-            .parse()
-            .ok()?;
-        if self_pid != std::process::id() {
+        if !proc_counts_own_pids() {
             return None;
         }
         let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
@@ -344,23 +337,84 @@ impl PidMark {
         Some(PidMark { last_pid, forks })
     }
 
-    /// Whether a process created between `self` and `end` may have pid `pid`; `None` when the
-    /// counter may have gone all the way round (any pid is possible).
-    fn window(self, end: PidMark, pid_max: u64) -> Option<impl Fn(u32) -> bool> {
+    /// The pids a process created between `self` and `end` may have, in creation order; `None`
+    /// when the counter may have gone all the way round (any pid is possible).
+    fn window(self, end: PidMark, pid_max: u64) -> Option<PidWindow> {
         // After a wrap pids start again above 300 (the kernel's RESERVED_PIDS).
         if end.forks.saturating_sub(self.forks) >= pid_max.saturating_sub(300) {
             return None;
         }
-        let (from, to) = (self.last_pid, end.last_pid);
-        Some(move |pid: u32| {
-            if from <= to {
-                pid > from && pid <= to
-            } else {
-                pid > from || pid <= to
-            }
+        Some(PidWindow {
+            from: self.last_pid,
+            to: end.last_pid,
+            pid_max: u32::try_from(pid_max).unwrap_or(u32::MAX),
         })
     }
 }
+
+/// Whether `/proc/loadavg` and `/proc/<pid>` count pids in this process's own pid namespace:
+/// `/proc/loadavg` counts in this process's namespace, `/proc/<pid>` in the one `/proc` was
+/// mounted for; they agree when `/proc/self` is this process's own pid. A process never changes
+/// its pid namespace, so this is read once.
+fn proc_counts_own_pids() -> bool {
+    static SAME: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SAME.get_or_init(|| {
+        std::fs::read_link("/proc/self")
+            .ok()
+            .and_then(|link| link.to_str()?.parse::<u32>().ok())
+            == Some(std::process::id())
+    })
+}
+
+/// The pids after `from` up to and including `to`, wrapping at `pid_max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PidWindow {
+    from: u32,
+    to: u32,
+    pid_max: u32,
+}
+
+impl PidWindow {
+    fn contains(self, pid: u32) -> bool {
+        if self.from <= self.to {
+            pid > self.from && pid <= self.to
+        } else {
+            pid > self.from || pid <= self.to
+        }
+    }
+
+    /// The pids the kernel may have handed out in the window: after `from` up to `to`, or up to
+    /// `pid_max - 1` and then from 300 (the kernel's RESERVED_PIDS, where a wrapped counter
+    /// starts again) up to `to`. Threads take pids too, so some are thread ids.
+    fn ranges(self) -> impl Iterator<Item = std::ops::RangeInclusive<u32>> {
+        let (first, wrapped) = if self.from <= self.to {
+            (self.from.saturating_add(1)..=self.to, None)
+        } else {
+            (
+                self.from.saturating_add(1)..=self.pid_max.saturating_sub(1),
+                Some(RESERVED_PIDS..=self.to),
+            )
+        };
+        std::iter::once(first).chain(wrapped)
+    }
+
+    /// How many pids [`PidWindow::pids`] yields.
+    fn len(self) -> u64 {
+        self.ranges()
+            .map(|r| (u64::from(*r.end()) + 1).saturating_sub(u64::from(*r.start())))
+            .sum()
+    }
+
+    fn pids(self) -> impl Iterator<Item = u32> {
+        self.ranges().flatten()
+    }
+}
+
+/// The lowest pid the kernel hands out once its counter has wrapped.
+const RESERVED_PIDS: u32 = 300;
+
+/// Above this many pids in a window, listing `/proc` costs less than looking each pid up.
+const MAX_PROBED_PIDS: u64 = 512;
 
 /// Kills every process of this user whose environment carries `RUNNER_TRACKING_ID=<id>` (what
 /// the steps of a job started and left running), as the runner's orphan cleanup does. Returns how
@@ -368,7 +422,8 @@ impl PidMark {
 ///
 /// With `since` (a mark taken before the job's first process started) only the processes created
 /// since are read: reading the environment of every process on a busy machine costs a
-/// millisecond or more per job.
+/// millisecond or more per job. When few pids were handed out since the mark (the usual case),
+/// each is looked up directly instead of listing `/proc`.
 pub fn kill_tracked(id: &str, since: Option<PidMark>) -> usize {
     let window = since.zip(PidMark::now()).and_then(|(start, end)| {
         let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max")
@@ -377,45 +432,86 @@ pub fn kill_tracked(id: &str, since: Option<PidMark>) -> usize {
         start.window(end, pid_max)
     });
     let needle = format!("RUNNER_TRACKING_ID={id}");
-    let own = std::process::id() as i32;
+    let own = std::process::id();
     let mut killed = 0;
+    let mut check = |pid: u32, listed: bool| {
+        if pid == own {
+            return;
+        }
+        let Some(environ) = read_environ(pid) else {
+            return;
+        };
+        if !environ
+            .split(|b| *b == 0)
+            .any(|var| var == needle.as_bytes())
+        {
+            return;
+        }
+        // `/proc/<tid>` of a thread is there without being listed; a process is killed once,
+        // by its own pid.
+        if !listed && !is_process(pid) {
+            return;
+        }
+        let Ok(raw) = i32::try_from(pid) else {
+            return;
+        };
+        let _ = nix::sys::signal::kill(Pid::from_raw(raw), Signal::SIGKILL);
+        killed += 1;
+    };
+    if let Some(window) = window.filter(|w| w.len() <= MAX_PROBED_PIDS) {
+        for pid in window.pids() {
+            check(pid, false);
+        }
+        return killed;
+    }
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
-    let mut path = PathBuf::from("/proc");
     for entry in entries.filter_map(Result::ok) {
         let Some(pid) = entry
             .file_name()
             .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
+            .and_then(|n| n.parse::<u32>().ok())
         else {
             continue;
         };
-        if pid == own {
-            continue;
-        }
-        if let Some(in_window) = &window {
-            if !u32::try_from(pid).is_ok_and(in_window) {
-                continue;
-            }
-        }
-        path.push(entry.file_name());
-        path.push("environ");
-        let environ = std::fs::read(&path);
-        path.pop();
-        path.pop();
-        let Ok(environ) = environ else {
-            continue;
-        };
-        if environ
-            .split(|b| *b == 0)
-            .any(|var| var == needle.as_bytes())
-        {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-            killed += 1;
+        if window.is_none_or(|w| w.contains(pid)) {
+            check(pid, true);
         }
     }
     killed
+}
+
+/// How long [`read_environ`] waits for a process in the middle of an exec.
+const EXEC_WAIT: Duration = Duration::from_millis(20);
+
+/// The environment of `pid`. A process in the middle of an exec (a step's last command may have
+/// started one in the background just before the step ended) shows an empty environment for a
+/// moment: the kernel records where the new one lies after the process has its new memory. Such a
+/// process (it has an executable, unlike a kernel thread) is read again until it shows one, for
+/// at most [`EXEC_WAIT`].
+fn read_environ(pid: u32) -> Option<Vec<u8>> {
+    let path = format!("/proc/{pid}/environ");
+    let mut environ = std::fs::read(&path).ok()?;
+    if environ.is_empty() && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok() {
+        let give_up = std::time::Instant::now() + EXEC_WAIT;
+        while environ.is_empty() && std::time::Instant::now() < give_up {
+            std::thread::sleep(Duration::from_micros(200));
+            environ = std::fs::read(&path).ok()?;
+        }
+    }
+    Some(environ)
+}
+
+/// Whether `pid` is a process (a thread group leader) rather than another thread of one.
+fn is_process(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("Tgid:"))
+            .and_then(|tgid| tgid.trim().parse::<u32>().ok())
+            == Some(pid)
+    })
 }
 
 /// Sends `signal` to the process group (ignoring a group that is already gone).
@@ -522,26 +618,33 @@ mod tests {
     #[test]
     fn pid_windows() {
         let mark = |last_pid, forks| PidMark { last_pid, forks };
-        let check = |start: PidMark, end: PidMark, inside: &[u32], outside: &[u32]| {
+        let check = |start: PidMark, end: PidMark, pids: &[u32], outside: &[u32]| {
             let window = start.window(end, 32768).expect("a window");
-            for pid in inside {
-                assert!(window(*pid), "{pid} in {start:?}..{end:?}");
+            assert_eq!(
+                window.pids().collect::<Vec<_>>(),
+                pids,
+                "{start:?}..{end:?}"
+            );
+            assert_eq!(window.len(), pids.len() as u64, "{start:?}..{end:?}");
+            for pid in pids {
+                assert!(window.contains(*pid), "{pid} in {start:?}..{end:?}");
             }
             for pid in outside {
-                assert!(!window(*pid), "{pid} not in {start:?}..{end:?}");
+                assert!(!window.contains(*pid), "{pid} not in {start:?}..{end:?}");
             }
         };
         check(
             mark(100, 5),
-            mark(110, 15),
-            &[101, 105, 110],
-            &[1, 100, 111, 30000],
+            mark(105, 15),
+            &[101, 102, 103, 104, 105],
+            &[1, 100, 106, 30000],
         );
+        // After a wrap pids start again at 300.
         check(
-            mark(32760, 5),
-            mark(310, 20),
-            &[32761, 32767, 301, 310],
-            &[311, 1000, 32760],
+            mark(32765, 5),
+            mark(302, 20),
+            &[32766, 32767, 300, 301, 302],
+            &[303, 1000, 32765],
         );
         check(mark(100, 5), mark(100, 5), &[], &[99, 100, 101]);
         // The counter may have gone round: no window.

@@ -10,7 +10,8 @@
 //! file copy of the snapshot, `.git` included (never hard links: jobs modify their files). A
 //! source git cannot be snapshotted by hand (repository extensions such as sha256 objects or
 //! reftable, a commit given by name) is snapshotted with `git clone --shared --no-checkout` and a
-//! checkout instead. A plain directory is copied file by file; an empty `source_path` gives an
+//! checkout instead. A small snapshot is also read into memory once ([`TreeImage`]), and jobs'
+//! copies are written from there. A plain directory is copied file by file; an empty `source_path` gives an
 //! empty workspace. Without a `sha` the snapshot is the source's working tree as it is when the
 //! run's first job starts: `HEAD` plus uncommitted and untracked (not ignored) files.
 //! Job directories are moved aside when a job ends and deleted in the background.
@@ -229,7 +230,96 @@ const SNAPSHOT_PREFIX: &str = "@source-";
 const TRASH_DIR: &str = "@trash";
 
 type SnapshotKey = (PathBuf, PathBuf, Option<String>);
-type SnapshotCell = Arc<OnceCell<Result<PathBuf, String>>>;
+type SnapshotCell = Arc<OnceCell<Result<Snapshot, String>>>;
+
+/// A finished snapshot: its directory and, when it is small, its contents in memory.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    dir: PathBuf,
+    image: Option<Arc<TreeImage>>,
+}
+
+/// The largest snapshot kept in memory (it stays for the whole run, in the engine's memory).
+const IMAGE_MAX_BYTES: u64 = 512 * 1024;
+/// The most entries a snapshot kept in memory may have.
+const IMAGE_MAX_ENTRIES: usize = 1_000;
+
+/// A directory tree held in memory, parents before children, written out by [`TreeImage::write`]
+/// with one `mkdir` per directory and one create and write per file, without reading the
+/// snapshot again.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TreeImage {
+    entries: Vec<(PathBuf, ImageEntry)>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ImageEntry {
+    Dir,
+    /// Contents and permission bits.
+    File(Vec<u8>, u32),
+    Symlink(PathBuf),
+}
+
+impl TreeImage {
+    /// Reads the tree under `dir`, or `None` when it is larger than [`IMAGE_MAX_BYTES`] or
+    /// [`IMAGE_MAX_ENTRIES`] or cannot be read (then it is copied file by file).
+    fn read(dir: &Path) -> Option<TreeImage> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut image = TreeImage::default();
+        let mut bytes = 0u64;
+        for entry in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name() {
+            let entry = entry.ok()?;
+            let relative = entry.path().strip_prefix(dir).ok()?.to_owned();
+            let kind = entry.file_type();
+            let item = if kind.is_dir() {
+                ImageEntry::Dir
+            } else if kind.is_symlink() {
+                ImageEntry::Symlink(fs::read_link(entry.path()).ok()?)
+            } else if kind.is_file() {
+                let meta = entry.metadata().ok()?;
+                bytes += meta.len();
+                if bytes > IMAGE_MAX_BYTES {
+                    return None;
+                }
+                ImageEntry::File(fs::read(entry.path()).ok()?, meta.permissions().mode())
+            } else {
+                return None;
+            };
+            image.entries.push((relative, item));
+            if image.entries.len() > IMAGE_MAX_ENTRIES {
+                return None;
+            }
+        }
+        Some(image)
+    }
+
+    /// Writes the tree into `to`, which exists and is empty.
+    fn write(&self, to: &Path) -> io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        for (relative, item) in &self.entries {
+            let target = to.join(relative);
+            match item {
+                ImageEntry::Dir => fs::create_dir(&target)?,
+                ImageEntry::Symlink(link) => std::os::unix::fs::symlink(link, &target)?,
+                ImageEntry::File(contents, mode) => {
+                    let mut file = fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(*mode)
+                        .open(&target)?;
+                    file.write_all(contents)?;
+                    // The mode given at creation is filtered by the umask; the snapshot's own
+                    // files were, too, so this only runs when the umask changed meanwhile.
+                    if file.metadata()?.permissions().mode() != *mode {
+                        file.set_permissions(fs::Permissions::from_mode(*mode))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 /// The repository snapshots of the runs in progress, shared by the jobs of each run.
 ///
@@ -284,18 +374,26 @@ impl Snapshots {
         let snapshot = cell
             .get_or_init(|| async {
                 let dir = self.new_snapshot_dir(run_dir)?;
-                make_snapshot(source, sha.as_deref(), &dir)
+                make_snapshot(source, sha.as_deref(), &dir).await?;
+                let read_from = dir.clone();
+                let image = tokio::task::spawn_blocking(move || TreeImage::read(&read_from))
                     .await
-                    .map(|()| dir)
+                    .ok()
+                    .flatten()
+                    .map(Arc::new);
+                Ok(Snapshot { dir, image })
             })
             .await
             .clone()
             .map_err(copy_error)?;
         let workspace = workspace.to_owned();
-        tokio::task::spawn_blocking(move || copy_tree(&snapshot, &workspace))
-            .await
-            .map_err(|e| copy_error(e.to_string()))?
-            .map_err(|e| copy_error(format!("cannot copy the snapshot: {e}")))
+        tokio::task::spawn_blocking(move || match &snapshot.image {
+            Some(image) => image.write(&workspace),
+            None => copy_tree(&snapshot.dir, &workspace),
+        })
+        .await
+        .map_err(|e| copy_error(e.to_string()))?
+        .map_err(|e| copy_error(format!("cannot copy the snapshot: {e}")))
     }
 
     /// Creates a new, empty snapshot directory in `run_dir`, under a name no other snapshot has.
@@ -624,6 +722,45 @@ mod tests {
         ] {
             assert_eq!(sanitize(input), expected, "{input:?}");
         }
+    }
+
+    #[test]
+    fn tree_images_write_what_they_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let from = tempfile::tempdir().unwrap();
+        fs::create_dir_all(from.path().join("a/b")).unwrap();
+        fs::create_dir_all(from.path().join("empty")).unwrap();
+        fs::write(from.path().join("a/b/f.txt"), "x").unwrap();
+        fs::write(from.path().join("run.sh"), "echo hi\n").unwrap();
+        fs::set_permissions(
+            from.path().join("run.sh"),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("a/b/f.txt", from.path().join("link")).unwrap();
+        let image = TreeImage::read(from.path()).expect("a small tree");
+        let to = tempfile::tempdir().unwrap();
+        image.write(to.path()).unwrap();
+        assert_eq!(TreeImage::read(to.path()), Some(image));
+        assert_eq!(
+            fs::metadata(to.path().join("run.sh"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o755
+        );
+        assert_eq!(
+            fs::read_link(to.path().join("link")).unwrap(),
+            Path::new("a/b/f.txt")
+        );
+        // Too large a tree is not held in memory.
+        fs::write(
+            from.path().join("big"),
+            vec![0u8; IMAGE_MAX_BYTES as usize + 1],
+        )
+        .unwrap();
+        assert_eq!(TreeImage::read(from.path()), None);
     }
 
     #[test]
