@@ -7,7 +7,7 @@
 //! commands in stdout), `mask` (secrets out of every line), `output` (commands applied, lines
 //! sent), `files` (the `GITHUB_*` file commands read after the step), `env` (the runner's
 //! variables). `job` is the step loop, `actions` resolves and runs `uses:` (composite,
-//! JavaScript, cached remote actions, `builtin/`), `workspace` prepares the job's directories, `work_root` picks where they go,
+//! JavaScript, cached remote actions, `builtin/`), `workspace` prepares the job's directories,
 //! `hash_files` implements `hashFiles`. Docker: `container` (job container, services, the job's
 //! network, steps through a shell session in the container), `docker_action` (`runs.using: docker`,
 //! `docker://IMAGE`).
@@ -27,7 +27,6 @@ pub mod mask;
 mod output;
 pub mod process;
 pub mod shell;
-pub mod work_root;
 pub mod workspace;
 
 pub use container::Platform;

@@ -318,14 +318,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             .map(|n| n.get())
             .unwrap_or(2)
     });
-    // Job directories live outside the repository, so a job's copy never contains another's;
-    // on tmpfs when the repository is small and memory plentiful (see `work_root`). The root may
-    // exist from here on: every path below removes it.
-    let work_root = gantry_executor::work_root::default_work_root(
-        &root,
-        &format!("gantry-{}", std::process::id()),
-    );
-    let mut options = HostExecutorOptions::new(&work_root);
+    let mut options = HostExecutorOptions::new(work_dir());
     options.action_cache = Some(
         args.action_cache
             .clone()
@@ -359,16 +352,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // in between is short. Measured against the multi-threaded runtime: as fast on the benchmarks
     // (docs/benchmarks.md) with 4-6 MB less memory. Jobs still run concurrently, and copying
     // workspaces or deleting job directories runs on the blocking pool.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&work_root);
-            return Err(e).context("starting the runtime");
-        }
-    };
+        .context("starting the runtime")?;
     let all_ok = runtime.block_on(async move {
         if needs_docker {
             // Only objects whose creating process is gone: a run still going keeps its own.
@@ -425,12 +412,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             output::print_summary(mode, &outcome, &recorded);
         }
         anyhow::Ok(all_ok)
-    });
+    })?;
     // The executor deletes job directories in the background as jobs end; dropping the runtime
     // waits for those deletions. The rest of the work root (repository snapshots) is ours.
     drop(runtime);
-    let _ = std::fs::remove_dir_all(&work_root);
-    let all_ok = all_ok?;
+    let _ = std::fs::remove_dir_all(work_dir());
     Ok(if all_ok {
         ExitCode::SUCCESS
     } else {
@@ -494,6 +480,11 @@ fn user_cache_dir() -> PathBuf {
 
 fn default_action_cache() -> PathBuf {
     user_cache_dir().join("gantry/actions")
+}
+
+/// Job directories live outside the repository, so a job's copy never contains another's.
+fn work_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("gantry-{}", std::process::id()))
 }
 
 /// Reads local reusable workflows for the planner.
