@@ -278,6 +278,8 @@ pub(crate) struct Job {
     pub tracking_id: String,
     /// Taken before the job's first process: orphans are looked for among newer processes.
     pub pid_mark: Option<crate::process::PidMark>,
+    /// The process groups of the job's host steps (each step's pid), for the orphan clean-up.
+    pub step_groups: Vec<i32>,
     /// Reused by every step (emptied after each); see [`FileCommands::reset`].
     pub file_commands: Option<FileCommands>,
     pub base_path: String,
@@ -555,6 +557,7 @@ impl Job {
             ),
             base_path,
             pid_mark: crate::process::PidMark::now(),
+            step_groups: Vec::new(),
             engine_cell,
             docker: None,
             repo_name: sanitize(&repo_name),
@@ -714,7 +717,8 @@ impl Job {
 
     async fn clean_up(&mut self, snapshots: &Snapshots) {
         self.stop_docker().await;
-        let killed = crate::process::kill_tracked(&self.tracking_id, self.pid_mark);
+        let killed =
+            crate::process::kill_tracked(&self.tracking_id, self.pid_mark, &self.step_groups);
         if killed > 0 {
             self.log(
                 None,
@@ -1278,7 +1282,12 @@ impl Job {
                 sink.on_fragment(stream, fragment)
             })
             .await
-            .map(|(end, _pgid)| end)
+            .map(|(end, pgid)| {
+                if pgid > 0 {
+                    self.step_groups.push(pgid);
+                }
+                end
+            })
             .map_err(|e| {
                 if !process.cwd.is_dir() {
                     format!(

@@ -418,13 +418,19 @@ const MAX_PROBED_PIDS: u64 = 512;
 
 /// Kills every process of this user whose environment carries `RUNNER_TRACKING_ID=<id>` (what
 /// the steps of a job started and left running), as the runner's orphan cleanup does. Returns how
-/// many were signalled. Processes that cleared their environment escape, as on GitHub.
+/// many were signalled. Processes that cleared their environment and left their step's process
+/// group escape (on GitHub, clearing the environment is enough).
 ///
 /// With `since` (a mark taken before the job's first process started) only the processes created
 /// since are read: reading the environment of every process on a busy machine costs a
 /// millisecond or more per job. When few pids were handed out since the mark (the usual case),
 /// each is looked up directly instead of listing `/proc`.
-pub fn kill_tracked(id: &str, since: Option<PidMark>) -> usize {
+///
+/// A process that is still in the process group of one of the job's steps (`groups`: the step
+/// processes' pids, each its own group) is killed too, whatever its environment shows: a process
+/// in the middle of an exec shows an empty one. Groups are only trusted when the mark proves the
+/// pid counter has not gone round since (so a group number cannot belong to someone else).
+pub fn kill_tracked(id: &str, since: Option<PidMark>, groups: &[i32]) -> usize {
     let window = since.zip(PidMark::now()).and_then(|(start, end)| {
         let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max")
             .ok()
@@ -434,18 +440,27 @@ pub fn kill_tracked(id: &str, since: Option<PidMark>) -> usize {
     let needle = format!("RUNNER_TRACKING_ID={id}");
     let own = std::process::id();
     let mut killed = 0;
+    // Group 0 is the kernel's threads, never a step's.
+    let groups: Vec<i32> = match window {
+        Some(_) => groups.iter().copied().filter(|g| *g > 0).collect(),
+        None => Vec::new(),
+    };
     let mut check = |pid: u32, listed: bool| {
         if pid == own {
             return;
         }
-        let Some(environ) = read_environ(pid) else {
-            return;
-        };
-        if !environ
-            .split(|b| *b == 0)
-            .any(|var| var == needle.as_bytes())
-        {
-            return;
+        let in_group =
+            !groups.is_empty() && process_group(pid).is_some_and(|pgrp| groups.contains(&pgrp));
+        if !in_group {
+            let Some(environ) = read_environ(pid) else {
+                return;
+            };
+            if !environ
+                .split(|b| *b == 0)
+                .any(|var| var == needle.as_bytes())
+            {
+                return;
+            }
         }
         // `/proc/<tid>` of a thread is there without being listed; a process is killed once,
         // by its own pid.
@@ -501,6 +516,13 @@ fn read_environ(pid: u32) -> Option<Vec<u8>> {
         }
     }
     Some(environ)
+}
+
+/// The process group of `pid` (field 5 of `/proc/<pid>/stat`, after the parenthesised name).
+fn process_group(pid: u32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(2)?.parse().ok()
 }
 
 /// Whether `pid` is a process (a thread group leader) rather than another thread of one.
@@ -662,8 +684,8 @@ mod tests {
             .env("RUNNER_TRACKING_ID", &id)
             .spawn()
             .unwrap();
-        assert_eq!(kill_tracked("someone-else", Some(mark)), 0);
-        assert_eq!(kill_tracked(&id, Some(mark)), 1);
+        assert_eq!(kill_tracked("someone-else", Some(mark), &[]), 0);
+        assert_eq!(kill_tracked(&id, Some(mark), &[]), 1);
         let status = child.wait().unwrap();
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&status),
@@ -675,7 +697,38 @@ mod tests {
             .env("RUNNER_TRACKING_ID", &id)
             .spawn()
             .unwrap();
-        assert_eq!(kill_tracked(&id, None), 1);
+        assert_eq!(kill_tracked(&id, None, &[]), 1);
         child.wait().unwrap();
+    }
+
+    #[tokio::test]
+    async fn processes_left_in_a_step_group_are_killed_whatever_their_environment() {
+        use std::os::unix::process::CommandExt;
+        let mark = PidMark::now().expect("/proc on Linux");
+        // A "step" that leaves a child behind in its group, the child without the tracking id
+        // (as a process caught in the middle of an exec shows no environment).
+        let mut step = std::process::Command::new("sh")
+            .args(["-c", "env -i sleep 30 >/dev/null 2>&1 & echo $!"])
+            .process_group(0)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let group = step.id() as i32;
+        let mut out = String::new();
+        std::io::Read::read_to_string(step.stdout.as_mut().unwrap(), &mut out).unwrap();
+        step.wait().unwrap();
+        let orphan: i32 = out.trim().parse().unwrap();
+        assert_eq!(process_group(orphan as u32), Some(group));
+        assert_eq!(kill_tracked("no-such-id", Some(mark), &[]), 0);
+        assert_eq!(kill_tracked("no-such-id", Some(mark), &[group]), 1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{orphan}/stat"))
+            .is_ok_and(|s| !s.contains(") Z"))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(std::fs::read_to_string(format!("/proc/{orphan}/stat"))
+            .map_or(true, |s| s.contains(") Z")));
     }
 }

@@ -201,6 +201,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // 3. Select the workflows that listen to the event, resolve their inputs.
     let runs_dir = root.join(".gantry/runs");
     let mut first_number = record::next_run_number(&runs_dir)?;
+    let first_run_number = first_number;
     let mut plans: Vec<(Plan, String)> = Vec::new();
     let mut not_selected = Vec::new();
     for loaded in &loaded {
@@ -224,9 +225,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             not_selected.push(format!("{}: {why}", loaded.rel));
             continue;
         }
+        let run_id = record::run_id(first_number - first_run_number);
         let run_number = first_number;
         first_number += 1;
-        let run_id = record::run_id(run_number);
         let workflow_name = loaded
             .workflow
             .name

@@ -35,13 +35,20 @@ pub fn next_run_number(runs_dir: &Path) -> Result<u64> {
     Ok(max + 1)
 }
 
-/// A run id unique on this machine, shaped like GitHub's (a large number).
-pub fn run_id(run_number: u64) -> String {
-    let millis = SystemTime::now()
+/// A run id unique on this machine, shaped like GitHub's (a large number that fits an int64):
+/// the second it started, this process's id and the run's place among the runs this process
+/// starts (`index`). Docker objects are named after it, so two `gantry run` started in the same
+/// second must not share one.
+pub fn run_id(index: u64) -> String {
+    let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
+        .map(|d| d.as_secs())
         .unwrap_or(0);
-    format!("{}{:03}", millis, run_number % 1000)
+    format!(
+        "{seconds}{:07}{:02}",
+        std::process::id() % 10_000_000,
+        index % 100
+    )
 }
 
 /// Per-job facts gathered while the run goes on.
@@ -261,5 +268,22 @@ impl Recorder {
 
     pub fn mask(&self, text: &str) -> String {
         self.masker.mask(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_id;
+
+    #[test]
+    fn run_ids_fit_an_int64_and_name_the_process_and_the_run() {
+        let (a, b) = (run_id(0), run_id(1));
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            assert!(id.parse::<i64>().is_ok(), "{id}");
+        }
+        let pid = format!("{:07}", std::process::id() % 10_000_000);
+        assert_eq!(&a[a.len() - 9..a.len() - 2], pid);
+        assert!(a.ends_with("00") && b.ends_with("01"));
     }
 }
