@@ -62,6 +62,11 @@ pub struct HostExecutorOptions {
     pub pull: gantry_docker::PullPolicy,
 }
 
+/// The start of the `RUNNER_TRACKING_ID` of every job of `run_id` (the job key and a time follow).
+pub(crate) fn tracking_id_prefix(run_id: &str) -> String {
+    format!("gantry_{}_", sanitize(run_id))
+}
+
 impl HostExecutorOptions {
     pub fn new(work_dir: impl Into<PathBuf>) -> HostExecutorOptions {
         let work_dir = work_dir.into();
@@ -547,8 +552,8 @@ impl Job {
             pre_state: HashMap::new(),
             file_commands: None,
             tracking_id: format!(
-                "gantry_{}_{}_{}",
-                sanitize(&spec.run_id),
+                "{}{}_{}",
+                tracking_id_prefix(&spec.run_id),
                 sanitize(&spec.job_key),
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)

@@ -497,6 +497,44 @@ pub fn kill_tracked(id: &str, since: Option<PidMark>, groups: &[i32]) -> usize {
     killed
 }
 
+/// Kills every process whose `RUNNER_TRACKING_ID` names a job of `run_id`: what the steps of a
+/// run left when it is stopped at once and its jobs do not get to clean up. Lists all of
+/// `/proc`; returns how many processes were signalled.
+pub fn kill_run(run_id: &str) -> usize {
+    let prefix = format!(
+        "RUNNER_TRACKING_ID={}",
+        crate::job::tracking_id_prefix(run_id)
+    );
+    let own = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut killed = 0;
+    for entry in entries.filter_map(Result::ok) {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|pid| *pid != own)
+        else {
+            continue;
+        };
+        let Some(environ) = read_environ(pid) else {
+            continue;
+        };
+        if environ
+            .split(|b| *b == 0)
+            .any(|var| var.starts_with(prefix.as_bytes()))
+        {
+            if let Ok(raw) = i32::try_from(pid) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(raw), Signal::SIGKILL);
+                killed += 1;
+            }
+        }
+    }
+    killed
+}
+
 /// How long [`read_environ`] waits for a process in the middle of an exec.
 const EXEC_WAIT: Duration = Duration::from_millis(20);
 

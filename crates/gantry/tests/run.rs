@@ -399,6 +399,124 @@ fn on_a_terminal_the_live_view_fits_the_screen_and_ends_with_the_summary() {
     );
 }
 
+/// Waits up to 20 s for `cond`.
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn pid_running(pid: u32) -> bool {
+    // A zombie has finished running; /proc shows its state after the name.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+fn interrupt(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[test]
+fn a_second_ctrl_c_stops_at_once_and_takes_the_steps_processes_along() {
+    let repo = Repo::new();
+    let marker = repo.path().join("always.pid");
+    let repo = repo
+        .workflow(
+            "ci.yml",
+            &format!(
+                "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo started; sleep 300\n      - if: always()\n        run: echo $$ > {}; exec sleep 300\n",
+                marker.display()
+            ),
+        )
+        .commit();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("run")
+        .current_dir(repo.path())
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", tmp.path())
+        .env("XDG_CACHE_HOME", repo.path().join(".cache-home"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run gantry");
+    let gantry = child.id();
+    let work_root = tmp.path().join(format!("gantry-{gantry}"));
+    wait_for("the first step", || {
+        std::fs::read_dir(&work_root).is_ok_and(|mut d| d.next().is_some())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The first Ctrl-C cancels: the running step stops, the `always()` step runs.
+    interrupt(gantry);
+    wait_for("the always() step", || {
+        std::fs::read_to_string(&marker).is_ok_and(|s| s.trim().parse::<u32>().is_ok())
+    });
+    let step: u32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pid_running(step));
+    // The second stops at once, with what the step started and the job directories.
+    interrupt(gantry);
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    wait_for("the step's process to be killed", || !pid_running(step));
+    assert!(!work_root.exists(), "{} left behind", work_root.display());
+}
+
+#[test]
+fn work_roots_left_by_killed_runs_are_removed_by_the_next_run() {
+    let repo = Repo::new()
+        .workflow(
+            "ci.yml",
+            "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: 'true'\n",
+        )
+        .commit();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    // No process has this pid (above any pid_max); this test's own pid is alive.
+    let dead = tmp.path().join("gantry-99999999");
+    let alive = tmp.path().join(format!("gantry-{}", std::process::id()));
+    // Named like a work root but holding something else: not ours, left alone.
+    let foreign = tmp.path().join("gantry-99999998");
+    for dir in [&dead, &alive] {
+        std::fs::create_dir_all(dir.join("1-1/job/_temp")).unwrap();
+        std::fs::write(dir.join("1-1/job/_temp/file"), "x").unwrap();
+    }
+    std::fs::create_dir_all(foreign.join("cache")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("run")
+        .current_dir(repo.path())
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", tmp.path())
+        .env("XDG_CACHE_HOME", repo.path().join(".cache-home"))
+        .output()
+        .expect("run gantry");
+    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    assert!(!dead.exists());
+    assert!(alive.join("1-1/job/_temp/file").exists());
+    let mut left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    let mut want = [alive.file_name().unwrap(), foreign.file_name().unwrap()];
+    want.sort();
+    assert_eq!(left, want);
+}
+
 #[test]
 fn json_mode_prints_one_event_per_line() {
     let repo = Repo::new()

@@ -319,6 +319,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             .map(|n| n.get())
             .unwrap_or(2)
     });
+    let sweep = sweep_stale_work_roots();
     let mut options = HostExecutorOptions::new(work_dir());
     options.action_cache = Some(
         args.action_cache
@@ -372,11 +373,18 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }
         let cancel = CancellationToken::new();
         let ctrl_c = cancel.clone();
+        let run_ids: Vec<String> = plans.iter().map(|(p, _)| p.run.run_id.clone()).collect();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!("\ncancelling the run (Ctrl-C again to stop at once)");
                 ctrl_c.cancel();
                 if tokio::signal::ctrl_c().await.is_ok() {
+                    // Stop at once, but take along what the steps started and the job
+                    // directories (Docker objects go at the next run's gc).
+                    for run_id in &run_ids {
+                        gantry_executor::process::kill_run(run_id);
+                    }
+                    let _ = std::fs::remove_dir_all(work_dir());
                     std::process::exit(130);
                 }
             }
@@ -418,6 +426,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // waits for those deletions. The rest of the work root (repository snapshots) is ours.
     drop(runtime);
     let _ = std::fs::remove_dir_all(work_dir());
+    if let Some(sweep) = sweep {
+        let _ = sweep.join();
+    }
     Ok(if all_ok {
         ExitCode::SUCCESS
     } else {
@@ -486,6 +497,58 @@ fn default_action_cache() -> PathBuf {
 /// Job directories live outside the repository, so a job's copy never contains another's.
 fn work_dir() -> PathBuf {
     std::env::temp_dir().join(format!("gantry-{}", std::process::id()))
+}
+
+/// Removes, on a thread of its own, the work roots (`$TMPDIR/gantry-<pid>`) that runs killed
+/// before their clean-up left: those whose process is gone. A pid that runs again (reused) keeps
+/// its directory until it is gone too. Nothing is done where `/proc` does not tell.
+fn sweep_stale_work_roots() -> Option<std::thread::JoinHandle<()>> {
+    if !Path::new("/proc/self").exists() {
+        return None;
+    }
+    let entries = std::fs::read_dir(std::env::temp_dir()).ok()?;
+    let stale: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let name = entry.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("gantry-"))
+                .and_then(|n| n.parse::<u32>().ok());
+            pid.is_some_and(|pid| {
+                pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+            }) && entry.file_type().is_ok_and(|t| t.is_dir())
+                && holds_only_run_dirs(&entry.path())
+        })
+        .map(|entry| entry.path())
+        .collect();
+    if stale.is_empty() {
+        return None;
+    }
+    // Beside the run, joined at its end (a removal cut short by a kill goes on next time).
+    Some(std::thread::spawn(move || {
+        for dir in stale {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }))
+}
+
+/// Whether everything in `dir` is named like a run's directory (`<run id>-<attempt>`), so that a
+/// `gantry-<n>` directory of some other program is left alone.
+fn holds_only_run_dirs(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.filter_map(Result::ok).all(|entry| {
+            let name = entry.file_name();
+            name.to_str()
+                .and_then(|n| n.split_once('-'))
+                .is_some_and(|(run, attempt)| {
+                    !run.is_empty()
+                        && !attempt.is_empty()
+                        && run.bytes().all(|b| b.is_ascii_digit())
+                        && attempt.bytes().all(|b| b.is_ascii_digit())
+                })
+        })
+    })
 }
 
 /// Reads local reusable workflows for the planner.
