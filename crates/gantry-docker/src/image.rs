@@ -21,6 +21,9 @@ use futures_util::StreamExt;
 use crate::engine::Engine;
 use crate::error::DockerError;
 
+/// How long a pull may go without any progress message before it is given up.
+const PULL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// When to ask the registry for an image.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PullPolicy {
@@ -162,7 +165,15 @@ impl Engine {
         });
         let pull = async {
             let mut progress = self.docker.create_image(Some(options), None, credentials);
-            while let Some(item) = progress.next().await {
+            // A registry that stops answering (a network that drops packets, a captive portal)
+            // must not hold a run for the whole pull timeout when a local copy could be used.
+            loop {
+                let idle = PULL_IDLE_TIMEOUT.min(timeout);
+                let item = match tokio::time::timeout(idle, progress.next()).await {
+                    Ok(Some(item)) => item,
+                    Ok(None) => break,
+                    Err(_) => return Err(format!("the registry sent nothing for {idle:?}")),
+                };
                 let info = item.map_err(|error| error.to_string())?;
                 if let Some(error) = info.error_detail.and_then(|detail| detail.message) {
                     return Err(error);

@@ -485,6 +485,52 @@ async fn images_follow_the_pull_policy_and_a_missing_one_says_what_was_tried() {
 }
 
 #[tokio::test]
+async fn a_registry_that_does_not_answer_falls_back_to_the_local_copy() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    // Accepts connections and never answers (a network that swallows packets).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let image = format!("localhost:{port}/gantry-silent:1");
+    engine
+        .client()
+        .tag_image(
+            BUSYBOX,
+            Some(bollard::query_parameters::TagImageOptions {
+                repo: Some(format!("localhost:{port}/gantry-silent")),
+                tag: Some("1".into()),
+            }),
+        )
+        .await
+        .unwrap();
+    let source = engine
+        .ensure_image(&image, PullPolicy::Always, None, Duration::from_secs(2))
+        .await;
+    let _ = engine
+        .client()
+        .remove_image(
+            &image,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await;
+    let Ok(ImageSource::LocalAfterFailedPull(reason)) = source else {
+        panic!("expected the local copy after a silent registry, got {source:?}");
+    };
+    assert!(
+        reason.contains("sent nothing") || reason.contains("did not finish"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
 async fn gc_removes_containers_networks_and_volumes_of_a_run() {
     let Some(engine) = engine_with(&[BUSYBOX]).await else {
         return;
