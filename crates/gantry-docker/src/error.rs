@@ -10,7 +10,7 @@ use crate::container::HealthLogEntry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
-    #[error("no docker engine answers at {endpoint} (start one with scripts/docker-setup or set DOCKER_HOST)")]
+    #[error("no docker engine answers at {endpoint} (start the Docker engine, or set DOCKER_HOST to where one listens)")]
     NotReachable {
         endpoint: String,
         #[source]
