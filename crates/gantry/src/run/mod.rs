@@ -421,14 +421,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             output::print_summary(mode, &outcome, &recorded);
         }
         anyhow::Ok(all_ok)
-    })?;
+    });
     // The executor deletes job directories in the background as jobs end; dropping the runtime
-    // waits for those deletions. The rest of the work root (repository snapshots) is ours.
+    // waits for those deletions. The rest of the work root (repository snapshots) is ours, also
+    // when the run ended in an error.
     drop(runtime);
     let _ = std::fs::remove_dir_all(work_dir());
     if let Some(sweep) = sweep {
         let _ = sweep.join();
     }
+    let all_ok = all_ok?;
     Ok(if all_ok {
         ExitCode::SUCCESS
     } else {
