@@ -60,6 +60,9 @@ pub struct HostExecutorOptions {
     pub platforms: Vec<(String, Platform)>,
     /// When images are pulled (default: always, falling back to a local copy).
     pub pull: gantry_docker::PullPolicy,
+    /// Whether each job's workspace starts as a copy of the repository (the default, as act
+    /// does) or empty until `actions/checkout` runs (as on GitHub).
+    pub prefill_workspace: bool,
 }
 
 /// The start of the `RUNNER_TRACKING_ID` of every job of `run_id` (the job key and a time follow).
@@ -82,6 +85,7 @@ impl HostExecutorOptions {
             node: None,
             platforms: Vec::new(),
             pull: gantry_docker::PullPolicy::default(),
+            prefill_workspace: true,
             work_dir,
         }
     }
@@ -405,7 +409,7 @@ impl Job {
             .unwrap_or("workspace")
             .to_owned();
         let dirs = create_dirs(&root, &repo_name).map_err(|e| error_chain(&e))?;
-        if !spec.workspace.source_path.is_empty() {
+        if !spec.workspace.source_path.is_empty() && options.prefill_workspace {
             snapshots
                 .fill_workspace(
                     &run_dir,

@@ -291,12 +291,47 @@ fn main() {
         for (label, dir) in [
             ("1 job × 200 steps, tmpfs", root.join("steps200")),
             ("100-job DAG, tmpfs", root.join("dag")),
-            ("chain of 20 jobs, tmpfs", rchain),
+            ("chain of 20 jobs, tmpfs", rchain.clone()),
         ] {
             let s = bench(on_tmpfs(dir));
             report(
                 label,
                 "TMPDIR=/dev/shm gantry run push > /dev/null",
+                &s,
+                "-",
+            );
+        }
+        // And with workspaces that start empty, as on GitHub (these jobs have no checkout).
+        for (label, dir) in [
+            ("100-job DAG, empty workspaces", root.join("dag")),
+            ("chain of 20 jobs, empty workspaces", rchain.clone()),
+        ] {
+            let make = gantry(dir);
+            let s = bench(move || {
+                let mut c = make();
+                c.args(["--workspace", "empty"]);
+                c
+            });
+            report(
+                label,
+                "gantry run push --workspace empty > /dev/null",
+                &s,
+                "-",
+            );
+        }
+        for (label, dir) in [
+            ("100-job DAG, empty, tmpfs", root.join("dag")),
+            ("chain of 20, empty, tmpfs", rchain),
+        ] {
+            let make = on_tmpfs(dir);
+            let s = bench(move || {
+                let mut c = make();
+                c.args(["--workspace", "empty"]);
+                c
+            });
+            report(
+                label,
+                "TMPDIR=/dev/shm gantry run push --workspace empty > /dev/null",
                 &s,
                 "-",
             );

@@ -518,6 +518,33 @@ fn work_roots_left_by_killed_runs_are_removed_by_the_next_run() {
 }
 
 #[test]
+fn an_empty_workspace_is_filled_by_checkout_as_on_github() {
+    let repo = Repo::new()
+        .file("hello.txt", "hi\n")
+        .workflow(
+            "ci.yml",
+            "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo \"before=$(ls -A | tr '\\n' ' ')\"\n      - uses: actions/checkout@v4\n      - run: echo \"after=$(cat hello.txt)\"\n",
+        )
+        .commit();
+    let out = repo.run(&["--workspace", "empty"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    let text = stdout(&out);
+    assert!(
+        text.lines().any(|l| l.trim_end() == "[a]   before="),
+        "{text}"
+    );
+    assert!(text.contains("[a]   after=hi"), "{text}");
+    // The default: the workspace starts as a copy of the repository.
+    let out = repo.run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    assert!(
+        stdout(&out).contains("before=.git .github hello.txt"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn json_mode_prints_one_event_per_line() {
     let repo = Repo::new()
         .workflow(

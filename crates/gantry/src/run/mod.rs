@@ -99,6 +99,18 @@ pub struct RunArgs {
     /// `never`.
     #[arg(long = "pull", value_name = "POLICY", default_value = "always")]
     pub pull: gantry_docker::PullPolicy,
+    /// What a job's workspace holds when it starts: `copy`, its own copy of the repository at the
+    /// run's commit (act's habit), or `empty`, nothing until `actions/checkout` runs (as on
+    /// GitHub; jobs without a checkout then start faster).
+    #[arg(long = "workspace", value_name = "KIND", default_value = "copy")]
+    pub workspace: WorkspaceKind,
+}
+
+/// `--workspace`: how a job's workspace starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkspaceKind {
+    Copy,
+    Empty,
 }
 
 /// A workflow file that loaded without errors.
@@ -342,6 +354,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         });
     options.platforms = platforms;
     options.pull = args.pull;
+    options.prefill_workspace = args.workspace == WorkspaceKind::Copy;
     let executor: Arc<dyn gantry_plan::Executor> = Arc::new(HostExecutor::new(options));
     let mode = if args.json {
         output::Mode::Json
