@@ -18,9 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gantry_executor::{HostExecutor, HostExecutorOptions};
-use gantry_plan::{
-    Conclusion, Executor, JobEvent, JobSpec, RunDefaults, StepAction, StepSpec, WorkspaceSpec,
-};
+use gantry_plan::{Conclusion, Executor, JobEvent, JobSpec, RunDefaults, StepSpec, WorkspaceSpec};
 use tokio_util::sync::CancellationToken;
 
 const DEFAULT_RUNS: usize = 5;
@@ -31,21 +29,7 @@ const IMAGES: [&str; 3] = [
 ];
 
 fn step(script: &str, index: usize) -> StepSpec {
-    StepSpec {
-        id: None,
-        generated_id: format!("__run_{index}"),
-        name: None,
-        if_expr: "success()".into(),
-        action: StepAction::Run {
-            script: script.into(),
-            shell: None,
-            working_directory: None,
-        },
-        env: vec![],
-        continue_on_error: "false".into(),
-        timeout_minutes: None,
-        location: String::new(),
-    }
+    StepSpec::run(format!("__run_{index}"), script)
 }
 
 /// The job: two services with health checks, optionally a job container; step 1 prints the time.

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use gantry_executor::{HostExecutor, HostExecutorOptions};
-use gantry_plan::{Executor, JobSpec, RunDefaults, StepAction, StepSpec, WorkspaceSpec};
+use gantry_plan::{Executor, JobSpec, RunDefaults, StepSpec, WorkspaceSpec};
 use tokio_util::sync::CancellationToken;
 
 const STEPS: usize = 200;
@@ -15,21 +15,7 @@ const ROUNDS: usize = 7;
 
 fn job() -> JobSpec {
     let steps = (0..STEPS)
-        .map(|i| StepSpec {
-            id: None,
-            generated_id: format!("__run_{i}"),
-            name: None,
-            if_expr: "success()".into(),
-            action: StepAction::Run {
-                script: "true".into(),
-                shell: None,
-                working_directory: None,
-            },
-            env: vec![],
-            continue_on_error: "false".into(),
-            timeout_minutes: None,
-            location: String::new(),
-        })
+        .map(|i| StepSpec::run(format!("__run_{i}"), "true"))
         .collect();
     JobSpec {
         run_id: "1".into(),

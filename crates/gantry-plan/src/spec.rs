@@ -90,6 +90,28 @@ pub struct StepSpec {
     pub location: String,
 }
 
+impl StepSpec {
+    /// A `run:` step with every other field as an absent key leaves it (no id, name, env,
+    /// shell or timeout; `if: success()`). For callers that build specs by hand: tests, benches.
+    pub fn run(generated_id: impl Into<String>, script: impl Into<String>) -> StepSpec {
+        StepSpec {
+            id: None,
+            generated_id: generated_id.into(),
+            name: None,
+            if_expr: "success()".into(),
+            action: StepAction::Run {
+                script: script.into(),
+                shell: None,
+                working_directory: None,
+            },
+            env: vec![],
+            continue_on_error: "false".into(),
+            timeout_minutes: None,
+            location: String::new(),
+        }
+    }
+}
+
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]

@@ -15,19 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 pub fn step(script: &str) -> StepSpec {
     StepSpec {
-        id: None,
-        generated_id: String::new(),
-        name: None,
-        if_expr: "success()".into(),
-        action: StepAction::Run {
-            script: script.into(),
-            shell: None,
-            working_directory: None,
-        },
-        env: vec![],
-        continue_on_error: "false".into(),
-        timeout_minutes: None,
         location: "ci.yml:1:1".into(),
+        ..StepSpec::run("", script)
     }
 }
 
