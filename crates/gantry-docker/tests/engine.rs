@@ -68,6 +68,22 @@ fn job_container(run: &str, image: &str, network: Option<&str>) -> ContainerSpec
     }
 }
 
+/// (exit code, stdout lines, stderr lines) of a finished command.
+fn by_stream(exit_code: i64, lines: &[OutputLine]) -> (i64, Vec<String>, Vec<String>) {
+    let pick = |stream| {
+        lines
+            .iter()
+            .filter(|line| line.stream == stream)
+            .map(|line| line.text.clone())
+            .collect::<Vec<_>>()
+    };
+    (
+        exit_code,
+        pick(OutputStream::Stdout),
+        pick(OutputStream::Stderr),
+    )
+}
+
 /// Runs `cmd` and returns (exit code, stdout lines, stderr lines).
 async fn exec(engine: &Engine, container: &str, spec: ExecSpec) -> (i64, Vec<String>, Vec<String>) {
     let mut lines: Vec<OutputLine> = Vec::new();
@@ -81,18 +97,7 @@ async fn exec(engine: &Engine, container: &str, spec: ExecSpec) -> (i64, Vec<Str
         .await
         .unwrap();
     assert!(!outcome.cancelled);
-    let pick = |stream| {
-        lines
-            .iter()
-            .filter(|line| line.stream == stream)
-            .map(|line| line.text.clone())
-            .collect::<Vec<_>>()
-    };
-    (
-        outcome.exit_code.unwrap(),
-        pick(OutputStream::Stdout),
-        pick(OutputStream::Stderr),
-    )
+    by_stream(outcome.exit_code.unwrap(), &lines)
 }
 
 fn sh(script: &str) -> ExecSpec {
@@ -974,18 +979,7 @@ async fn session_run(
         .await
         .unwrap();
     assert!(!outcome.cancelled);
-    let pick = |stream| {
-        lines
-            .iter()
-            .filter(|line| line.stream == stream)
-            .map(|line| line.text.clone())
-            .collect::<Vec<_>>()
-    };
-    (
-        outcome.exit_code.unwrap(),
-        pick(OutputStream::Stdout),
-        pick(OutputStream::Stderr),
-    )
+    by_stream(outcome.exit_code.unwrap(), &lines)
 }
 
 #[tokio::test]
