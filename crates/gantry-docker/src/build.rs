@@ -17,12 +17,54 @@ use sha2::{Digest, Sha256};
 
 use crate::engine::{Engine, GcReport};
 use crate::error::DockerError;
-use crate::exec::LineSplitter;
 use crate::labels;
+use crate::lines::{Fragment, LineSplitter};
 use crate::DEFAULT_MAX_LINE_BYTES;
 
 /// How many of the last output lines a [`DockerError::BuildFailed`] carries.
 const KEPT_LINES: usize = 30;
+
+/// The longest line kept for the error message; a longer one is left out whole rather than cut,
+/// since the caller masks the message and a cut secret would not be recognised.
+const KEPT_LINE_BYTES: usize = 4096;
+
+/// The last [`KEPT_LINES`] lines of a build, for its error message. The pieces of an over-long
+/// line are joined again (or the line left out), never kept as lines of their own.
+#[derive(Default)]
+struct LastLines {
+    lines: VecDeque<String>,
+    /// The line whose pieces are arriving; `None` inside it once it grew too long to keep.
+    open: Option<Option<String>>,
+}
+
+impl LastLines {
+    fn push(&mut self, fragment: &Fragment) {
+        let line = match self.open.take() {
+            Some(Some(mut head)) if head.len() + fragment.text.len() <= KEPT_LINE_BYTES => {
+                head.push_str(&fragment.text);
+                Some(head)
+            }
+            Some(_) => None,
+            None => (fragment.text.len() <= KEPT_LINE_BYTES).then(|| fragment.text.clone()),
+        };
+        if !fragment.end_of_line {
+            self.open = Some(line);
+            return;
+        }
+        if self.lines.len() == KEPT_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(
+            line.unwrap_or_else(|| {
+                format!("(a line longer than {KEPT_LINE_BYTES} bytes, left out)")
+            }),
+        );
+    }
+
+    fn into_lines(self) -> Vec<String> {
+        self.lines.into_iter().collect()
+    }
+}
 
 /// The Dockerfile used when none is named.
 pub const DEFAULT_DOCKERFILE: &str = "Dockerfile";
@@ -84,7 +126,8 @@ impl Engine {
 
     /// Builds `context_dir` into an image tagged `tag`, with the Dockerfile at `dockerfile` (relative
     /// to the context; `Dockerfile` when `None`) and `build_args` (`--build-arg`). Each output line
-    /// of the build goes to `on_line` as it arrives. Uses the engine's classic builder, which needs
+    /// of the build goes to `on_line` as it arrives (a line longer than [`DEFAULT_MAX_LINE_BYTES`] in
+    /// pieces, see [`crate::lines`]). Uses the engine's classic builder, which needs
     /// no session; base images that are not local are pulled by the engine.
     pub async fn build_image(
         &self,
@@ -92,7 +135,7 @@ impl Engine {
         dockerfile: Option<&str>,
         tag: &str,
         build_args: &[(String, String)],
-        on_line: &mut (dyn FnMut(String) + Send),
+        on_line: &mut (dyn FnMut(Fragment) + Send),
     ) -> Result<(), DockerError> {
         let dockerfile = checked_dockerfile(dockerfile)?;
         let context = context_dir.to_path_buf();
@@ -120,13 +163,10 @@ impl Engine {
             ])),
             ..Default::default()
         };
-        let mut last_lines: VecDeque<String> = VecDeque::with_capacity(KEPT_LINES);
-        let mut keep = |line: String, on_line: &mut (dyn FnMut(String) + Send)| {
-            if last_lines.len() == KEPT_LINES {
-                last_lines.pop_front();
-            }
-            last_lines.push_back(line.clone());
-            on_line(line);
+        let mut last_lines = LastLines::default();
+        let mut keep = |fragment: Fragment, on_line: &mut (dyn FnMut(Fragment) + Send)| {
+            last_lines.push(&fragment);
+            on_line(fragment);
         };
         let mut splitter = LineSplitter::new(DEFAULT_MAX_LINE_BYTES);
         let mut progress =
@@ -137,14 +177,20 @@ impl Engine {
             match item {
                 Ok(info) => {
                     if let Some(text) = info.stream {
-                        splitter.push(text.as_bytes(), &mut |line| keep(line, on_line));
+                        splitter.push(text.as_bytes(), &mut |fragment| keep(fragment, on_line));
                     }
                     if let Some(status) = info.status {
                         let status = match info.id {
                             Some(id) => format!("{id}: {status}"),
                             None => status,
                         };
-                        keep(status, on_line);
+                        keep(
+                            Fragment {
+                                text: status,
+                                end_of_line: true,
+                            },
+                            on_line,
+                        );
                     }
                     if let Some(message) = info.error_detail.and_then(|detail| detail.message) {
                         failure = Some(message);
@@ -167,12 +213,12 @@ impl Engine {
                 }
             }
         }
-        splitter.finish(&mut |line| keep(line, on_line));
+        splitter.finish(&mut |fragment| keep(fragment, on_line));
         if let Some(message) = failure {
             return Err(DockerError::BuildFailed {
                 tag: tag.to_string(),
                 message: message.trim_end().to_string(),
-                last_lines: last_lines.into_iter().collect(),
+                last_lines: last_lines.into_lines(),
             });
         }
         // The engine answers a finished stream without an error only for a built image; check it,
@@ -181,7 +227,7 @@ impl Engine {
             return Err(DockerError::BuildFailed {
                 tag: tag.to_string(),
                 message: String::from("the build ended without an image"),
-                last_lines: last_lines.into_iter().collect(),
+                last_lines: last_lines.into_lines(),
             });
         }
         Ok(())
@@ -389,6 +435,49 @@ fn context_tar(root: &Path, dockerfile: &str) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn piece(text: &str, end_of_line: bool) -> Fragment {
+        Fragment {
+            text: text.to_owned(),
+            end_of_line,
+        }
+    }
+
+    #[test]
+    fn last_lines_join_the_pieces_of_a_line() {
+        // A secret cut by a piece boundary must come back whole in the error message.
+        let mut last = LastLines::default();
+        last.push(&piece("token=SEC", false));
+        last.push(&piece("RET and more", true));
+        last.push(&piece("next", true));
+        assert_eq!(last.into_lines(), vec!["token=SECRET and more", "next"]);
+    }
+
+    #[test]
+    fn last_lines_leave_out_a_line_too_long_to_keep() {
+        let mut last = LastLines::default();
+        let long = "x".repeat(KEPT_LINE_BYTES - 3);
+        last.push(&piece(&long, false));
+        last.push(&piece("SECRET", false));
+        last.push(&piece("tail", true));
+        last.push(&piece(&"y".repeat(KEPT_LINE_BYTES + 1), true));
+        let lines = last.into_lines();
+        assert_eq!(lines.len(), 2);
+        assert!(lines
+            .iter()
+            .all(|l| l.contains("left out") && !l.contains("SEC")));
+    }
+
+    #[test]
+    fn last_lines_keep_the_last_ones() {
+        let mut last = LastLines::default();
+        for i in 0..KEPT_LINES + 5 {
+            last.push(&piece(&i.to_string(), true));
+        }
+        let lines = last.into_lines();
+        assert_eq!(lines.len(), KEPT_LINES);
+        assert_eq!(lines[0], "5");
+    }
 
     fn check_dockerfile(input: Option<&str>, expected: Option<&str>) {
         assert_eq!(

@@ -4,8 +4,9 @@
 //! Invariant: every process an exec starts carries `GANTRY_EXEC_ID=<id>` in its environment, and
 //! cancellation kills every process in the container that still carries it (the runner's
 //! RUNNER_TRACKING_ID idea), so children and background processes go too; lines handed to the
-//! callback are at most `max_line_bytes` long (a longer line is cut into pieces).
-//! Tests: `LineSplitter` cases at the bottom, tests/engine.rs on a real engine, benches/exec.rs.
+//! callback are at most `max_line_bytes` long (a longer line comes in pieces, each marked as
+//! continued, see [`crate::lines`]).
+//! Tests: unit tests at the bottom, tests/engine.rs on a real engine, benches/exec.rs.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::error::DockerError;
+use crate::lines::{Fragment, LineSplitter};
 
 /// The environment variable that marks the processes of one exec.
 pub const EXEC_ID_VAR: &str = "GANTRY_EXEC_ID";
@@ -56,11 +58,24 @@ pub enum OutputStream {
     Stderr,
 }
 
-/// One line of output, without its line ending.
+/// One line of output without its line ending, or, when `end_of_line` is false, a piece of an
+/// over-long line that the next piece of the same stream continues ([`crate::lines`]). A consumer
+/// that masks must mask the pieces of one line as one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputLine {
     pub stream: OutputStream,
     pub text: String,
+    pub end_of_line: bool,
+}
+
+impl OutputLine {
+    pub fn new(stream: OutputStream, fragment: Fragment) -> OutputLine {
+        OutputLine {
+            stream,
+            text: fragment.text,
+            end_of_line: fragment.end_of_line,
+        }
+    }
 }
 
 /// How an exec ended.
@@ -276,18 +291,12 @@ impl OutputLines {
 
     pub(crate) fn push(&mut self, chunk: LogOutput, on_line: &mut (dyn FnMut(OutputLine) + Send)) {
         match chunk {
-            LogOutput::StdErr { message } => self.stderr.push(&message, &mut |text| {
-                on_line(OutputLine {
-                    stream: OutputStream::Stderr,
-                    text,
-                })
+            LogOutput::StdErr { message } => self.stderr.push(&message, &mut |fragment| {
+                on_line(OutputLine::new(OutputStream::Stderr, fragment))
             }),
             LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                self.stdout.push(&message, &mut |text| {
-                    on_line(OutputLine {
-                        stream: OutputStream::Stdout,
-                        text,
-                    })
+                self.stdout.push(&message, &mut |fragment| {
+                    on_line(OutputLine::new(OutputStream::Stdout, fragment))
                 })
             }
             LogOutput::StdIn { .. } => {}
@@ -296,132 +305,16 @@ impl OutputLines {
 
     /// Emits what is left of both streams (stdout first).
     pub(crate) fn finish(&mut self, on_line: &mut (dyn FnMut(OutputLine) + Send)) {
-        self.stdout.finish(&mut |text| {
-            on_line(OutputLine {
-                stream: OutputStream::Stdout,
-                text,
-            })
-        });
-        self.stderr.finish(&mut |text| {
-            on_line(OutputLine {
-                stream: OutputStream::Stderr,
-                text,
-            })
-        });
-    }
-}
-
-/// Cuts a byte stream into lines of at most `max` bytes (never inside a UTF-8 character), without
-/// their `\n` or `\r\n`.
-pub struct LineSplitter {
-    buffer: Vec<u8>,
-    max: usize,
-}
-
-impl LineSplitter {
-    pub fn new(max: usize) -> LineSplitter {
-        LineSplitter {
-            buffer: Vec::new(),
-            max: max.max(4),
-        }
-    }
-
-    /// Changes the longest line from now on.
-    pub fn set_max(&mut self, max: usize) {
-        self.max = max.max(4);
-    }
-
-    pub fn push(&mut self, bytes: &[u8], emit: &mut dyn FnMut(String)) {
-        for &byte in bytes {
-            if byte == b'\n' {
-                if self.buffer.last() == Some(&b'\r') {
-                    self.buffer.pop();
-                }
-                emit(String::from_utf8_lossy(&self.buffer).into_owned());
-                self.buffer.clear();
-                continue;
-            }
-            // Cut only when a byte beyond the limit arrives, so a line of exactly `max` bytes
-            // stays one line.
-            if self.buffer.len() >= self.max {
-                self.cut(emit);
-            }
-            self.buffer.push(byte);
-        }
-    }
-
-    /// Emits the full buffer (`max` bytes) as a piece, except an incomplete UTF-8 character at its
-    /// end, which starts the next piece.
-    fn cut(&mut self, emit: &mut dyn FnMut(String)) {
-        let len = self.buffer.len();
-        let mut end = len;
-        let mut start = len;
-        while start > 0 && len - start < 3 && (self.buffer[start - 1] & 0b1100_0000) == 0b1000_0000
-        {
-            start -= 1;
-        }
-        // `start - 1` is in bounds: `start > 0` is checked first.
-        if start > 0 {
-            let lead = self.buffer[start - 1];
-            let width = match lead {
-                0xF0..=0xFF => 4,
-                0xE0..=0xEF => 3,
-                0xC0..=0xDF => 2,
-                _ => 1,
-            };
-            if len - (start - 1) < width {
-                end = start - 1;
-            }
-        }
-        if end == 0 {
-            end = len;
-        }
-        let rest = self.buffer.split_off(end);
-        emit(String::from_utf8_lossy(&self.buffer).into_owned());
-        self.buffer = rest;
-    }
-
-    /// Emits what is left after the last newline (output that did not end with one).
-    pub fn finish(&mut self, emit: &mut dyn FnMut(String)) {
-        if !self.buffer.is_empty() {
-            if self.buffer.last() == Some(&b'\r') {
-                self.buffer.pop();
-            }
-            emit(String::from_utf8_lossy(&self.buffer).into_owned());
-            self.buffer.clear();
-        }
+        self.stdout
+            .finish(&mut |fragment| on_line(OutputLine::new(OutputStream::Stdout, fragment)));
+        self.stderr
+            .finish(&mut |fragment| on_line(OutputLine::new(OutputStream::Stderr, fragment)));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Feeds `chunks` through a splitter of `max` bytes and compares the lines.
-    fn check(max: usize, chunks: &[&str], expected: &[&str]) {
-        let mut splitter = LineSplitter::new(max);
-        let mut lines = Vec::new();
-        for chunk in chunks {
-            splitter.push(chunk.as_bytes(), &mut |line| lines.push(line));
-        }
-        splitter.finish(&mut |line| lines.push(line));
-        assert_eq!(lines, expected, "chunks: {chunks:?}");
-    }
-
-    #[test]
-    fn splits_lines() {
-        check(100, &[], &[]);
-        check(100, &["a\nb\n"], &["a", "b"]);
-        check(100, &["a", "b\nc"], &["ab", "c"]);
-        check(100, &["a\r\n", "\n"], &["a", ""]);
-        check(100, &["no newline"], &["no newline"]);
-        check(4, &["abcdefghij\n"], &["abcd", "efgh", "ij"]);
-        check(4, &["abcd\n"], &["abcd"]);
-        check(4, &["abcde"], &["abcd", "e"]);
-        check(5, &["abcé€x\n"], &["abcé", "€x"]);
-        check(4, &["€€\n"], &["€", "€"]);
-        check(100, &["x\r"], &["x"]);
-    }
 
     #[test]
     fn exec_ids_are_unique() {

@@ -25,6 +25,7 @@ mod error;
 mod exec;
 mod image;
 pub mod labels;
+pub mod lines;
 mod options;
 mod ports;
 mod run;
@@ -35,10 +36,10 @@ pub use container::{ContainerSpec, Health, HealthLogEntry, StartedContainer};
 pub use engine::{Engine, GcReport, DEFAULT_HOST};
 pub use error::DockerError;
 pub use exec::{
-    ExecOutcome, ExecSpec, LineSplitter, OutputLine, OutputStream, DEFAULT_MAX_LINE_BYTES,
-    EXEC_ID_VAR,
+    ExecOutcome, ExecSpec, OutputLine, OutputStream, DEFAULT_MAX_LINE_BYTES, EXEC_ID_VAR,
 };
 pub use image::{split_reference, ImageSource, PullPolicy, RegistryAuth};
+pub use lines::{Fragment, LineSplitter};
 pub use options::{
     parse_bytes, parse_duration, parse_options, split_words, ContainerOptions, EnvOption,
     HealthCheck, OptionsError, Ulimit,

@@ -33,9 +33,9 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::Engine;
 use crate::error::DockerError;
 use crate::exec::{
-    new_exec_id, sleep_until_or_never, ExecOutcome, ExecSpec, LineSplitter, OutputLine,
-    OutputStream, EXEC_ID_VAR,
+    new_exec_id, sleep_until_or_never, ExecOutcome, ExecSpec, OutputLine, OutputStream, EXEC_ID_VAR,
 };
+use crate::lines::{Fragment, LineSplitter};
 
 /// The shell loop: reads one step line at a time and evaluates it. `NL` lets a quoted argument
 /// carry a newline inside a one-line step. The shell's own stderr goes to /dev/null (some shells
@@ -64,12 +64,15 @@ pub struct Session {
     broken: bool,
 }
 
-/// One stream's line splitter and the lines that arrived after the current step's marker (output
+/// One stream's line splitter and the output that arrived after the current step's marker (output
 /// of a background process), handed to the next step.
 struct StreamState {
     splitter: LineSplitter,
     held_empty: bool,
-    carried: Vec<String>,
+    /// False while the pieces of an over-long line are arriving: a marker or an empty line can
+    /// only begin a line.
+    at_line_start: bool,
+    carried: Vec<Fragment>,
 }
 
 impl StreamState {
@@ -77,6 +80,7 @@ impl StreamState {
         StreamState {
             splitter: LineSplitter::new(crate::DEFAULT_MAX_LINE_BYTES),
             held_empty: false,
+            at_line_start: true,
             carried: Vec::new(),
         }
     }
@@ -137,7 +141,8 @@ impl Engine {
 
 /// What happened to one stream's line.
 enum Seen {
-    Line(String),
+    /// Output, and whether it begins a line.
+    Output(Fragment, bool),
     Marker(String),
 }
 
@@ -179,9 +184,9 @@ impl Session {
             (&mut self.stdout, OutputStream::Stdout),
             (&mut self.stderr, OutputStream::Stderr),
         ] {
-            state.splitter.set_max(max);
-            for text in state.carried.drain(..) {
-                on_line(OutputLine { stream, text });
+            state.splitter.set_limit(max);
+            for fragment in state.carried.drain(..) {
+                on_line(OutputLine::new(stream, fragment));
             }
         }
         let ended = |container: &str| DockerError::SessionEnded {
@@ -249,28 +254,35 @@ impl Session {
                 OutputStream::Stderr => stderr_done,
             };
             let mut seen = Vec::new();
-            state.splitter.push(&bytes, &mut |text| {
-                if text.starts_with(nonce.as_str()) {
-                    seen.push(Seen::Marker(text));
+            let mut at_line_start = state.at_line_start;
+            state.splitter.push(&bytes, &mut |fragment| {
+                let starts_line = std::mem::replace(&mut at_line_start, fragment.end_of_line);
+                if starts_line && fragment.end_of_line && fragment.text.starts_with(nonce.as_str())
+                {
+                    seen.push(Seen::Marker(fragment.text));
                 } else {
-                    seen.push(Seen::Line(text));
+                    seen.push(Seen::Output(fragment, starts_line));
                 }
             });
+            state.at_line_start = at_line_start;
             let mut done = done_before;
             for item in seen {
                 match item {
-                    Seen::Line(text) if done => state.carried.push(text),
-                    Seen::Line(text) => {
+                    Seen::Output(fragment, _) if done => state.carried.push(fragment),
+                    Seen::Output(fragment, starts_line) => {
                         if std::mem::take(&mut state.held_empty) {
-                            on_line(OutputLine {
+                            on_line(OutputLine::new(
                                 stream,
-                                text: String::new(),
-                            });
+                                Fragment {
+                                    text: String::new(),
+                                    end_of_line: true,
+                                },
+                            ));
                         }
-                        if text.is_empty() {
+                        if starts_line && fragment.end_of_line && fragment.text.is_empty() {
                             state.held_empty = true;
                         } else {
-                            on_line(OutputLine { stream, text });
+                            on_line(OutputLine::new(stream, fragment));
                         }
                     }
                     Seen::Marker(text) if !done => {
@@ -294,7 +306,10 @@ impl Session {
                             stderr_done = true;
                         }
                     }
-                    Seen::Marker(text) => state.carried.push(text),
+                    Seen::Marker(text) => state.carried.push(Fragment {
+                        text,
+                        end_of_line: true,
+                    }),
                 }
             }
         }

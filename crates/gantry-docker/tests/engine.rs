@@ -734,7 +734,7 @@ async fn build_image_builds_a_context_with_build_args_and_reports_failures() {
             Some("docker/Dockerfile"),
             &tag,
             &args,
-            &mut |line| output.push(line),
+            &mut |fragment| output.push(fragment.text),
         )
         .await
         .unwrap();

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gantry_docker::{
-    labels, parse_options, ContainerSpec, Engine, ExecSpec, ImageSource, OutputLine, OutputStream,
-    PortSpec, RegistryAuth, Session,
+    labels, parse_options, ContainerSpec, Engine, ExecSpec, ImageSource, OutputLine, PortSpec,
+    RegistryAuth, Session,
 };
 use gantry_expr::{Map, Value};
 use serde_json::Value as Json;
@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::host_ports::{self, PortClaims};
 use crate::job::Job;
 use crate::output::OutputSink;
-use crate::process::{Fragment, ProcessEnd, ProcessSpec, RunLimits, Stream};
+use crate::process::{Fragment, ProcessEnd, ProcessSpec, RunLimits};
 
 /// Where a job's steps run, as configured for a `runs-on` label (`-P label=...`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -902,20 +902,17 @@ pub(crate) async fn exec_step(
     .await
 }
 
-/// Hands each line of engine output to `sink` as a whole-line fragment.
+/// Hands each line or piece of engine output to `sink`, pieces marked as such: the sink masks the
+/// pieces of one over-long line as one stream, so a secret cut by a piece boundary stays hidden.
 pub(crate) fn line_handler<'s, 'a>(
     sink: &'s mut OutputSink<'a>,
 ) -> impl FnMut(OutputLine) + Send + use<'s, 'a> {
     move |line: OutputLine| {
-        let stream = match line.stream {
-            OutputStream::Stdout => Stream::Stdout,
-            OutputStream::Stderr => Stream::Stderr,
-        };
         sink.on_fragment(
-            stream,
+            line.stream,
             Fragment {
                 text: line.text,
-                end_of_line: true,
+                end_of_line: line.end_of_line,
             },
         );
     }

@@ -136,14 +136,19 @@ impl Job {
                     return Ok(tag);
                 }
                 self.log(log, &format!("##[group]Building {tag} from {dockerfile}"));
-                let mut lines = Vec::new();
+                let mut fragments = Vec::new();
                 let built = engine
-                    .build_image(context, Some(dockerfile), &tag, &[], &mut |line| {
-                        lines.push(line)
+                    .build_image(context, Some(dockerfile), &tag, &[], &mut |fragment| {
+                        fragments.push(fragment)
                     })
                     .await;
-                for line in &lines {
-                    self.log(log, line);
+                let mut pieces = crate::output::LinePieces::default();
+                let emit = self.emitter(log);
+                for fragment in fragments {
+                    pieces.log(&emit, &self.masker, fragment);
+                }
+                if let Some(text) = pieces.finish(&self.masker) {
+                    emit.log_masked(text);
                 }
                 self.log(log, "##[endgroup]");
                 built.map_err(|e| crate::job::error_chain(&e))?;

@@ -74,15 +74,59 @@ pub struct CommandEffects {
     pub failed: bool,
 }
 
+/// The pieces of over-long lines of one stream ([`Fragment::end_of_line`] false), masked as one
+/// stream so that a secret cut by a piece boundary is still recognised.
+#[derive(Debug, Default)]
+pub struct LinePieces {
+    masked: StreamMasker,
+    /// A piece arrived and its line has not ended yet.
+    open: bool,
+}
+
+/// What [`LinePieces::take`] made of a fragment.
+pub enum Piece {
+    /// A whole line, not masked yet (the caller may parse it as a command).
+    Line(String),
+    /// Masked text of a long line, safe to print; `None` while all of it is held back.
+    Masked(Option<String>),
+}
+
+impl LinePieces {
+    pub fn take(&mut self, masker: &Masker, fragment: Fragment) -> Piece {
+        if fragment.end_of_line && !self.open {
+            return Piece::Line(fragment.text);
+        }
+        let text = self
+            .masked
+            .push(masker, &fragment.text, fragment.end_of_line);
+        self.open = !fragment.end_of_line;
+        Piece::Masked((!text.is_empty() || fragment.end_of_line).then_some(text))
+    }
+
+    /// End of the stream: what is held back, if anything was.
+    pub fn finish(&mut self, masker: &Masker) -> Option<String> {
+        let text = self.masked.finish(masker);
+        let open = std::mem::take(&mut self.open);
+        (open || !text.is_empty()).then_some(text)
+    }
+
+    /// Logs `fragment` through `emit`: output that carries no workflow commands (an image build).
+    pub fn log(&mut self, emit: &Emitter, masker: &Masker, fragment: Fragment) {
+        match self.take(masker, fragment) {
+            Piece::Line(line) => emit.log(masker, &line),
+            Piece::Masked(Some(text)) => emit.log_masked(text),
+            Piece::Masked(None) => {}
+        }
+    }
+}
+
 /// Per-step output handling.
 pub struct OutputSink<'a> {
     pub masker: &'a mut Masker,
     pub emit: Emitter<'a>,
     pub parser: CommandParser,
-    pub stdout_pieces: StreamMasker,
-    pub stderr_pieces: StreamMasker,
-    stdout_open_piece: bool,
-    stderr_open_piece: bool,
+    stdout_pieces: LinePieces,
+    stderr_pieces: LinePieces,
     pub effects: CommandEffects,
     pub echo: bool,
     pub debug: bool,
@@ -100,10 +144,8 @@ impl<'a> OutputSink<'a> {
             masker,
             emit,
             parser: CommandParser::new(),
-            stdout_pieces: StreamMasker::new(),
-            stderr_pieces: StreamMasker::new(),
-            stdout_open_piece: false,
-            stderr_open_piece: false,
+            stdout_pieces: LinePieces::default(),
+            stderr_pieces: LinePieces::default(),
             effects: CommandEffects::default(),
             echo: false,
             debug,
@@ -112,20 +154,16 @@ impl<'a> OutputSink<'a> {
     }
 
     pub fn on_fragment(&mut self, stream: Stream, fragment: Fragment) {
-        let (pieces, open) = match stream {
-            Stream::Stdout => (&mut self.stdout_pieces, &mut self.stdout_open_piece),
-            Stream::Stderr => (&mut self.stderr_pieces, &mut self.stderr_open_piece),
+        let pieces = match stream {
+            Stream::Stdout => &mut self.stdout_pieces,
+            Stream::Stderr => &mut self.stderr_pieces,
         };
-        if !fragment.end_of_line || *open {
+        match pieces.take(self.masker, fragment) {
             // Part of an over-long line: masked as a stream, never a command.
-            let text = pieces.push(self.masker, &fragment.text, fragment.end_of_line);
-            *open = !fragment.end_of_line;
-            if !text.is_empty() || fragment.end_of_line {
-                self.emit.log_masked(text);
-            }
-            return;
+            Piece::Masked(Some(text)) => self.emit.log_masked(text),
+            Piece::Masked(None) => {}
+            Piece::Line(line) => self.on_line(&line),
         }
-        self.on_line(&fragment.text);
     }
 
     fn on_line(&mut self, line: &str) {
@@ -202,15 +240,10 @@ impl<'a> OutputSink<'a> {
 
     /// End of the step's output: flushes held-back pieces.
     pub fn finish(&mut self) {
-        for (pieces, open) in [
-            (&mut self.stdout_pieces, &mut self.stdout_open_piece),
-            (&mut self.stderr_pieces, &mut self.stderr_open_piece),
-        ] {
-            let text = pieces.finish(self.masker);
-            if *open || !text.is_empty() {
+        for pieces in [&mut self.stdout_pieces, &mut self.stderr_pieces] {
+            if let Some(text) = pieces.finish(self.masker) {
                 self.emit.log_masked(text);
             }
-            *open = false;
         }
     }
 }

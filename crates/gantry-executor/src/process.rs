@@ -3,9 +3,9 @@
 //! Invariant: every step runs in its own process group; a timeout or a cancellation signals the
 //! whole group (SIGINT, then SIGTERM after half the grace period, then SIGKILL), so children such as
 //! a background `sleep` die with the step. stdout and stderr are read concurrently in the calling
-//! task (no extra threads) and split into lines by [`LineSplitter`], whose buffer is bounded: a
-//! line longer than [`MAX_LINE`] is handed out in pieces, so output without newlines never grows
-//! memory. Bytes are decoded lossily; a UTF-8 sequence cut by a read is kept whole.
+//! task (no extra threads) and split into lines by gantry-docker's [`LineSplitter`] (the one
+//! splitter of the project, also cutting container output), whose buffer is bounded: a line longer
+//! than [`MAX_LINE`] is handed out in pieces, so output without newlines never grows memory.
 //! Tests: the `tests` module below; end to end in `tests/host.rs`.
 
 use std::path::PathBuf;
@@ -18,120 +18,14 @@ use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use gantry_docker::{Fragment, LineSplitter, OutputStream as Stream};
+
 /// The longest line handed out whole; longer lines come in pieces of at most this many bytes.
-pub const MAX_LINE: usize = 64 * 1024;
+pub const MAX_LINE: usize = gantry_docker::DEFAULT_MAX_LINE_BYTES;
 
 /// How long output is still read after the step's main process exited while something it started
 /// keeps the pipes open.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
-
-/// A piece of output: a whole line (`end_of_line`) or part of an over-long one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fragment {
-    pub text: String,
-    pub end_of_line: bool,
-}
-
-/// Splits a byte stream into lines with a bounded buffer.
-#[derive(Debug)]
-pub struct LineSplitter {
-    buffer: Vec<u8>,
-    limit: usize,
-}
-
-impl LineSplitter {
-    pub fn new(limit: usize) -> LineSplitter {
-        LineSplitter {
-            buffer: Vec::new(),
-            limit: limit.max(4),
-        }
-    }
-
-    /// Feeds bytes; calls `emit` for each finished line or over-long piece.
-    pub fn push(&mut self, mut bytes: &[u8], emit: &mut dyn FnMut(Fragment)) {
-        while !bytes.is_empty() {
-            match bytes.iter().position(|b| *b == b'\n') {
-                Some(nl) if self.buffer.len() + nl <= self.limit => {
-                    self.buffer.extend_from_slice(&bytes[..nl]);
-                    bytes = &bytes[nl + 1..];
-                    let mut line = std::mem::take(&mut self.buffer);
-                    if line.last() == Some(&b'\r') {
-                        line.pop();
-                    }
-                    emit(Fragment {
-                        text: decode(line),
-                        end_of_line: true,
-                    });
-                }
-                _ => {
-                    let room = self.limit - self.buffer.len();
-                    let take = room.min(bytes.len());
-                    self.buffer.extend_from_slice(&bytes[..take]);
-                    bytes = &bytes[take..];
-                    if self.buffer.len() >= self.limit {
-                        self.emit_piece(emit);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Hands out the buffer as an unfinished piece, keeping an incomplete UTF-8 sequence at its end.
-    fn emit_piece(&mut self, emit: &mut dyn FnMut(Fragment)) {
-        let keep = incomplete_utf8_tail(&self.buffer);
-        let rest = self.buffer.split_off(self.buffer.len() - keep);
-        let piece = std::mem::replace(&mut self.buffer, rest);
-        emit(Fragment {
-            text: decode(piece),
-            end_of_line: false,
-        });
-    }
-
-    /// End of stream: whatever is left is a last line.
-    pub fn finish(&mut self, emit: &mut dyn FnMut(Fragment)) {
-        if !self.buffer.is_empty() {
-            let line = std::mem::take(&mut self.buffer);
-            emit(Fragment {
-                text: decode(line),
-                end_of_line: true,
-            });
-        }
-    }
-}
-
-fn decode(bytes: Vec<u8>) -> String {
-    match String::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    }
-}
-
-/// Length of a UTF-8 sequence cut off at the end of `bytes` (0 when the end is complete or invalid).
-fn incomplete_utf8_tail(bytes: &[u8]) -> usize {
-    for back in 1..=3.min(bytes.len()) {
-        let b = bytes[bytes.len() - back];
-        if b & 0xC0 == 0x80 {
-            continue;
-        }
-        let needed = if b & 0xE0 == 0xC0 {
-            2
-        } else if b & 0xF0 == 0xE0 {
-            3
-        } else if b & 0xF8 == 0xF0 {
-            4
-        } else {
-            return 0;
-        };
-        return if needed > back { back } else { 0 };
-    }
-    0
-}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -593,88 +487,6 @@ fn exit_code_of(status: std::process::ExitStatus) -> i32 {
 mod tests {
     use super::*;
 
-    fn split(limit: usize, chunks: &[&[u8]]) -> Vec<(String, bool)> {
-        let mut s = LineSplitter::new(limit);
-        let mut out = Vec::new();
-        for c in chunks {
-            s.push(c, &mut |f| out.push((f.text, f.end_of_line)));
-        }
-        s.finish(&mut |f| out.push((f.text, f.end_of_line)));
-        out
-    }
-
-    fn l(s: &str, eol: bool) -> (String, bool) {
-        (s.to_owned(), eol)
-    }
-
-    #[test]
-    fn splits_lines() {
-        assert_eq!(split(100, &[b"a\nb\n"]), vec![l("a", true), l("b", true)]);
-        assert_eq!(
-            split(100, &[b"a", b"b\nc"]),
-            vec![l("ab", true), l("c", true)]
-        );
-        assert_eq!(split(100, &[b"crlf\r\n"]), vec![l("crlf", true)]);
-        assert_eq!(split(100, &[b"\n\n"]), vec![l("", true), l("", true)]);
-        assert!(split(100, &[b""]).is_empty());
-    }
-
-    #[test]
-    fn cuts_long_lines() {
-        assert_eq!(
-            split(4, &[b"abcdefghij\nxy\n"]),
-            vec![
-                l("abcd", false),
-                l("efgh", false),
-                l("ij", true),
-                l("xy", true)
-            ]
-        );
-        assert_eq!(split(4, &[b"abcd\n"]), vec![l("abcd", true)]);
-    }
-
-    #[test]
-    fn keeps_utf8_sequences_whole() {
-        let text = "aé€😀".as_bytes();
-        for cut in 0..text.len() {
-            let got = split(100, &[&text[..cut], &text[cut..]]);
-            assert_eq!(got, vec![l("aé€😀", true)], "cut {cut}");
-        }
-        // A piece boundary inside a 4-byte sequence keeps the sequence for the next piece.
-        assert_eq!(
-            split(4, &["ab😀".as_bytes()]),
-            vec![l("ab", false), l("😀", false)]
-        );
-    }
-
-    #[test]
-    fn invalid_utf8_is_lossy() {
-        assert_eq!(split(100, &[b"a\xffb\n"]), vec![l("a\u{fffd}b", true)]);
-    }
-
-    #[test]
-    fn bounded_memory_for_endless_line() {
-        let mut s = LineSplitter::new(1024);
-        let chunk = vec![b'x'; 4096];
-        let mut pieces = 0;
-        for _ in 0..256 {
-            s.push(&chunk, &mut |f| {
-                assert!(f.text.len() <= 1024);
-                pieces += 1;
-            });
-            assert!(s.buffer.len() <= 1024);
-        }
-        assert_eq!(pieces, 1024);
-    }
-
-    #[test]
-    fn utf8_tail() {
-        assert_eq!(incomplete_utf8_tail(b"abc"), 0);
-        assert_eq!(incomplete_utf8_tail(&"é".as_bytes()[..1]), 1);
-        assert_eq!(incomplete_utf8_tail(&"€".as_bytes()[..2]), 2);
-        assert_eq!(incomplete_utf8_tail("€".as_bytes()), 0);
-        assert_eq!(incomplete_utf8_tail(&"😀".as_bytes()[..3]), 3);
-    }
     #[test]
     fn pid_windows() {
         let mark = |last_pid, forks| PidMark { last_pid, forks };

@@ -604,3 +604,119 @@ async fn docker_action_with_a_dockerfile_is_built_once_and_gets_inputs() {
         .await
         .unwrap();
 }
+
+/// Prints, for each length `n`, `n` letters, the secret `SECRETVALUE` and 1,000 more letters on one
+/// line, on stdout (`a…b`) and on stderr (`c…d`): the secret straddles, starts at or ends at the
+/// 64 KiB piece boundaries of the line reader.
+const SECRET_ACROSS_CUTS: &str = "for n in 65530 65535 65536 131070; do \
+    head -c $n /dev/zero | tr '\\0' a; printf SECRETVALUE; head -c 1000 /dev/zero | tr '\\0' b; echo; \
+    head -c $n /dev/zero | tr '\\0' c >&2; printf SECRETVALUE >&2; head -c 1000 /dev/zero | tr '\\0' d >&2; echo >&2; \
+    done";
+
+/// What the log of a step running [`SECRET_ACROSS_CUTS`] must hold, pieces joined, per stream.
+fn masked_across_cuts(first: char, last: char) -> String {
+    [65530, 65535, 65536, 131070]
+        .iter()
+        .map(|n| {
+            format!(
+                "{}***{}",
+                first.to_string().repeat(*n),
+                last.to_string().repeat(1000)
+            )
+        })
+        .collect()
+}
+
+/// The log lines of step `step` made only of `letters` and `*`, joined without separators.
+fn joined_output(out: &Outcome, step: usize, letters: &str) -> String {
+    out.events
+        .iter()
+        .filter_map(|e| match e {
+            gantry_plan::JobEvent::Log {
+                step: Some(s),
+                line,
+            } if *s == step && !line.is_empty() => Some(line.as_str()),
+            _ => None,
+        })
+        .filter(|line| line.chars().all(|c| c == '*' || letters.contains(c)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_secret_across_the_cut_of_a_long_line_is_masked_in_container_jobs_and_docker_actions() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let h = Harness::new();
+    let mut s = docker_spec(
+        "longmask",
+        vec![
+            // In the job container's shell session.
+            step(SECRET_ACROSS_CUTS),
+            // As a plain exec (an env name the session cannot export).
+            step(SECRET_ACROSS_CUTS).env("ODD-NAME", "1"),
+            step(&format!("cat > long.sh <<'EOF'\n{SECRET_ACROSS_CUTS}\nEOF")),
+            // In a Docker action's own container, run to its end.
+            uses(
+                "docker://gantry-test/busybox:latest",
+                &[("args", "sh long.sh")],
+            ),
+        ],
+    );
+    s.secrets.insert("S".into(), "SECRETVALUE".into());
+    s.container = Some(serde_json::json!({"image": BUSYBOX}));
+    let out = h.run(s.clone()).await;
+    assert_eq!(out.result.conclusion, S, "{:#?}", out.logs());
+    for step in [0, 1, 3] {
+        assert_eq!(
+            joined_output(&out, step, "ab"),
+            masked_across_cuts('a', 'b'),
+            "stdout of step {step}"
+        );
+        assert_eq!(
+            joined_output(&out, step, "cd"),
+            masked_across_cuts('c', 'd'),
+            "stderr of step {step}"
+        );
+    }
+    let all = out.all_text();
+    assert!(!all.contains("SECRET") && !all.contains("VALUE"));
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_secret_in_a_long_line_of_a_failed_service_log_is_masked() {
+    let Some(engine) = engine_with(&[BUSYBOX]).await else {
+        return;
+    };
+    let h = Harness::new();
+    let mut s = docker_spec("longsvc", vec![step("echo should-not-run")]);
+    // The engine's log driver cuts lines at 16 KiB; the secret straddles that cut and the 64 KiB one.
+    s.services = serde_json::json!({"db": {
+        "image": BUSYBOX,
+        "env": {"PW": "${{ secrets.S }}"},
+        "command": "sh -c 'head -c 16380 /dev/zero | tr \"\\\\0\" a; printf %s \"$PW\"; head -c 49130 /dev/zero | tr \"\\\\0\" a; printf %s \"$PW\"; head -c 100 /dev/zero | tr \"\\\\0\" b; echo; sleep 300'",
+        "options": "--health-cmd \"exit 1\" --health-interval 200ms --health-retries 2"
+    }});
+    s.secrets.insert("S".into(), "SECRETVALUE".into());
+    let out = h.run(s.clone()).await;
+    assert_eq!(out.result.conclusion, F);
+    let long: Vec<String> = out
+        .logs()
+        .into_iter()
+        .filter(|line| line.starts_with("aaa"))
+        .collect();
+    assert_eq!(
+        long,
+        vec![format!(
+            "{}***{}***{}",
+            "a".repeat(16380),
+            "a".repeat(49130),
+            "b".repeat(100)
+        )],
+        "the service's log line, shown because it failed"
+    );
+    let all = out.all_text();
+    assert!(!all.contains("SECRET") && !all.contains("VALUE"));
+    assert_eq!(leftovers(&engine, &s.run_id).await, Vec::<String>::new());
+}
