@@ -2,14 +2,16 @@
 //!
 //! Resolution order (add new sources in [`Job::resolve`]): `docker://` (not supported on the
 //! host), a local path `./dir` (its `action.yml`/`action.yaml`), a remote `owner/repo[/path]@ref`
-//! from the action cache directory (`owner/repo/ref/[path/]`), then a native built-in for the
-//! well-known actions (see `builtin/`), else an error naming the action. Composite actions run
+//! put in the action cache directory by hand (`owner/repo/ref/[path/]`), then a native built-in
+//! for the well-known actions (see `builtin/`), then the action fetched from its repository at
+//! `ref` into the cache (`fetch.rs`, logged with its commit as GitHub's runner does), else an
+//! error naming the action. Composite actions run
 //! their steps in a nested frame (own `steps` context and status, `inputs`, `github.action_path`);
 //! JavaScript actions (`runs.using: nodeNN`) run `main` with the machine's `node`, `pre` at job
 //! start and `post` at job end in reverse order, with `INPUT_*` and `STATE_*` variables.
 //!
-//! Invariant: a missing or broken action fails its step with a message naming it; nothing is
-//! fetched from the network. Tests: `tests/host.rs`.
+//! Invariant: a missing or broken action fails its step with a message naming it; offline runs
+//! never touch the network. Tests: `tests/host.rs`, `tests/fetch.rs`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -155,7 +157,7 @@ fn to_step_spec(step: &gantry_workflow::model::Step, position: usize) -> StepSpe
 }
 
 impl Job {
-    pub(crate) fn resolve(&self, uses: &str) -> Result<Resolved, String> {
+    pub(crate) async fn resolve(&self, uses: &str, log: Option<usize>) -> Result<Resolved, String> {
         let uses = uses.trim();
         if let Some(image) = uses.strip_prefix("docker://") {
             if image.trim().is_empty() {
@@ -184,7 +186,10 @@ impl Job {
                 .join(&remote.owner)
                 .join(&remote.repo)
                 .join(&remote.git_ref);
-            if root.is_dir() {
+            // A commit's tree is where the fetcher keeps it too: it says which commit it used.
+            let fetched_layout =
+                self.fetcher.is_some() && crate::fetch::is_full_sha(&remote.git_ref);
+            if root.is_dir() && !fetched_layout {
                 let dir = if remote.path.is_empty() {
                     root
                 } else {
@@ -211,19 +216,36 @@ impl Job {
         if crate::builtin::is_builtin(&name) {
             return Ok(Resolved::Builtin(name));
         }
-        Err(match &self.options.action_cache {
-            Some(cache) => format!(
-                "Unable to resolve action '{uses}': not found in the action cache '{}' (expected '{}') and not a built-in action",
-                cache.display(),
-                cache
-                    .join(&remote.owner)
-                    .join(&remote.repo)
-                    .join(&remote.git_ref)
-                    .display()
-            ),
-            None => format!(
+        let Some(fetcher) = &self.fetcher else {
+            return Err(format!(
                 "Unable to resolve action '{uses}': no action cache is configured and it is not a built-in action"
+            ));
+        };
+        let fetched = fetcher
+            .fetch(&remote.owner, &remote.repo, &remote.git_ref)
+            .await
+            .map_err(|e| format!("Unable to resolve action '{uses}': {e}"))?;
+        self.log(
+            log,
+            &format!(
+                "Download action repository '{}/{}@{}' (SHA:{})",
+                remote.owner, remote.repo, remote.git_ref, fetched.sha
             ),
+        );
+        let dir = if remote.path.is_empty() {
+            fetched.root
+        } else {
+            fetched.root.join(&remote.path)
+        };
+        let action = load_metadata(&dir)?;
+        Ok(Resolved::Metadata {
+            info: ActionInfo {
+                path: dir.clone(),
+                repository: format!("{}/{}", remote.owner, remote.repo),
+                git_ref: remote.git_ref.clone(),
+            },
+            dir,
+            action,
         })
     }
 
@@ -305,7 +327,7 @@ impl Job {
                 return ActionResult::failure();
             }
         };
-        let resolved = match self.resolve(uses) {
+        let resolved = match self.resolve(uses, log).await {
             Ok(r) => r,
             Err(e) => {
                 self.error(log, &e);
@@ -629,7 +651,8 @@ impl Job {
             let StepAction::Uses { uses, with } = &step.action else {
                 continue;
             };
-            let Ok(Resolved::Metadata { dir, action, info }) = self.resolve(uses) else {
+            let Ok(Resolved::Metadata { dir, action, info }) = self.resolve(uses, None).await
+            else {
                 continue;
             };
             let Some(RunsKind::Node(node)) = action.runs.as_ref().map(|r| &r.kind) else {

@@ -37,8 +37,12 @@ use crate::workspace::{create_dirs, run_dir, sanitize, JobDirs, Snapshots};
 pub struct HostExecutorOptions {
     /// Jobs get `work_dir/<run>-<attempt>/<job key>/` (workspace and `_temp`).
     pub work_dir: PathBuf,
-    /// Remote actions (`owner/repo@ref`) are looked up here as `owner/repo/ref/`; no network.
+    /// Remote actions (`owner/repo@ref`): a tree put here by hand as `owner/repo/ref/` is used as
+    /// it is; otherwise the action is fetched from `action_source` into `owner/repo/<sha>/`
+    /// (`fetch.rs`). `None`: remote actions other than the built-ins fail.
     pub action_cache: Option<PathBuf>,
+    /// Where remote actions are fetched from, and whether the network may be used.
+    pub action_source: crate::fetch::ActionSource,
     /// Store of the `actions/cache` built-in (shared by runs).
     pub cache_dir: PathBuf,
     /// Store of the artifact built-ins: `artifact_dir/<run id>/<name>/`.
@@ -75,6 +79,7 @@ impl HostExecutorOptions {
         let work_dir = work_dir.into();
         HostExecutorOptions {
             action_cache: None,
+            action_source: crate::fetch::ActionSource::default(),
             cache_dir: work_dir.join("_cache"),
             artifact_dir: work_dir.join("_artifacts"),
             tool_cache: work_dir.join("_tool"),
@@ -99,6 +104,8 @@ pub struct HostExecutor {
     /// The Docker engine, connected by the first job that needs it.
     engine: EngineCell,
     snapshots: Arc<Snapshots>,
+    /// Remote actions, each ref resolved once for all jobs of this executor.
+    fetcher: Option<Arc<crate::fetch::ActionFetcher>>,
 }
 
 /// A lazily connected engine shared by the jobs of one executor (the error is kept too, so every
@@ -115,11 +122,18 @@ impl HostExecutor {
                     .any(|p| k.starts_with(p))
             })
             .collect();
+        let fetcher = options.action_cache.as_ref().map(|cache| {
+            Arc::new(crate::fetch::ActionFetcher::new(
+                cache,
+                options.action_source.clone(),
+            ))
+        });
         HostExecutor {
             options: Arc::new(options),
             host_env: Arc::new(host_env),
             engine: Arc::new(tokio::sync::OnceCell::new()),
             snapshots: Arc::new(Snapshots::new()),
+            fetcher,
         }
     }
 
@@ -155,8 +169,12 @@ impl Executor for HostExecutor {
         let host_env = self.host_env.clone();
         let engine = self.engine.clone();
         let snapshots = self.snapshots.clone();
+        let fetcher = self.fetcher.clone();
         Box::pin(async move {
-            run_job(options, host_env, engine, snapshots, spec, events, cancel).await
+            run_job(
+                options, host_env, engine, snapshots, spec, events, cancel, fetcher,
+            )
+            .await
         })
     }
 }
@@ -293,6 +311,8 @@ pub(crate) struct Job {
     pub file_commands: Option<FileCommands>,
     pub base_path: String,
     pub engine_cell: EngineCell,
+    /// Fetches remote actions (shared by the executor's jobs).
+    pub fetcher: Option<Arc<crate::fetch::ActionFetcher>>,
     /// The job's containers and network, when it uses Docker.
     pub docker: Option<DockerJob>,
     /// The repository's name: the workspace directory's name.
@@ -335,6 +355,7 @@ pub(crate) struct ProcessStep {
     pub docker: Option<crate::docker_action::DockerRun>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_job(
     options: Arc<HostExecutorOptions>,
     host_env: Arc<Vec<(String, String)>>,
@@ -343,6 +364,7 @@ async fn run_job(
     spec: JobSpec,
     events: UnboundedSender<JobEvent>,
     cancel: CancellationToken,
+    fetcher: Option<Arc<crate::fetch::ActionFetcher>>,
 ) -> JobResult {
     let root = run_dir(&options.work_dir, &spec.run_id, spec.attempt).join(sanitize(&spec.job_key));
     let set_up = Job::set_up(
@@ -355,7 +377,10 @@ async fn run_job(
         cancel,
     );
     let mut job = match set_up.await {
-        Ok(job) => job,
+        Ok(mut job) => {
+            job.fetcher = fetcher;
+            job
+        }
         Err(message) => {
             let _ = events.send(JobEvent::Log {
                 step: None,
@@ -568,6 +593,7 @@ impl Job {
             pid_mark: crate::process::PidMark::now(),
             step_groups: Vec::new(),
             engine_cell,
+            fetcher: None,
             docker: None,
             repo_name: sanitize(&repo_name),
             job_key: spec.job_key.clone(),

@@ -19,6 +19,7 @@ mod container;
 mod docker_action;
 pub mod env;
 pub mod eval;
+pub mod fetch;
 pub mod files;
 pub mod hash_files;
 mod host_ports;

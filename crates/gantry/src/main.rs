@@ -3,6 +3,7 @@
 //! Only this crate uses `anyhow`; the libraries return typed errors and diagnostics. Exit codes:
 //! 0 success, 1 the work found errors (lint errors, a failed job), 2 usage or input problems.
 
+mod actions;
 mod gc;
 mod lint;
 mod preflight;
@@ -47,6 +48,9 @@ enum Command {
     },
     /// Run the workflows that listen to an event, on this machine.
     Run(run::RunArgs),
+    /// Remote actions: `pull` fetches every action the workflows use into the action cache.
+    #[command(subcommand)]
+    Actions(ActionsCommand),
     /// Remove the containers, networks and volumes that killed runs left in the Docker engine.
     Gc {
         /// Remove everything Gantry manages, also what running runs use.
@@ -56,6 +60,13 @@ enum Command {
         #[arg(long)]
         images: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ActionsCommand {
+    /// Fetch every remote action a repository's workflows use (and those the actions use), for
+    /// runs with `--offline`.
+    Pull(actions::PullArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -80,6 +91,7 @@ fn main() -> ExitCode {
             color,
         } => lint::run(&paths, format, color),
         Command::Run(args) => run::run(args),
+        Command::Actions(ActionsCommand::Pull(args)) => actions::pull(args),
         Command::Gc { all, images } => gc::run(all, images),
     };
     match result {

@@ -623,3 +623,61 @@ fn push_branch_filters_select_workflows() {
     assert!(stdout(&out).contains("on-main"));
     assert!(!stdout(&out).contains("]   release"));
 }
+
+#[test]
+fn actions_pull_fetches_remote_actions_and_offline_runs_use_them() {
+    // The action's repository, served by plain git over file:// (a mirror base URL).
+    let server = tempfile::tempdir().expect("temp dir");
+    let action = Repo::new()
+        .file(
+            "action.yml",
+            "name: hello\ninputs:\n  who:\n    default: world\nruns:\n  using: composite\n  steps:\n    - run: echo \"fetched action greets ${{ inputs.who }}\"\n      shell: bash\n",
+        )
+        .commit();
+    git(action.path(), &["tag", "v1"]);
+    let bare = server.path().join("octo/hello");
+    std::fs::create_dir_all(server.path().join("octo")).expect("mkdir");
+    git(
+        server.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &action.path().display().to_string(),
+            &bare.display().to_string(),
+        ],
+    );
+    let repo = Repo::new()
+        .workflow(
+            "ci.yml",
+            "on: push\njobs:\n  greet:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: octo/hello@v1\n        with:\n          who: gantry\n",
+        )
+        .commit();
+
+    // Offline with an empty cache: the step fails and says how to get the action.
+    let out = repo.run(&["--offline"]);
+    assert_eq!(out.status.code(), Some(1), "{}", all(&out));
+    assert!(
+        all(&out).contains("the run is offline (fetch it first with `gantry actions pull`"),
+        "{}",
+        all(&out)
+    );
+
+    let base = format!("file://{}", server.path().display());
+    let pull = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["actions", "pull", "--actions-url", &base])
+        .current_dir(repo.path())
+        .env("XDG_CACHE_HOME", repo.path().join(".cache-home"))
+        .output()
+        .expect("run gantry");
+    assert_eq!(pull.status.code(), Some(0), "{}", all(&pull));
+    assert!(stdout(&pull).contains(" octo/hello@v1"), "{}", all(&pull));
+
+    let out = repo.run(&["--offline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", all(&out));
+    assert!(
+        all(&out).contains("fetched action greets gantry"),
+        "{}",
+        all(&out)
+    );
+}

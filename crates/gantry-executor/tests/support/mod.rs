@@ -131,6 +131,25 @@ impl Harness {
         let mut options = HostExecutorOptions::new(dir.path().join("work"));
         options.kill_grace = Duration::from_millis(600);
         options.action_cache = Some(dir.path().join("actions"));
+        // Tests never reach the network; tests/fetch.rs serves actions from a local git daemon.
+        options.action_source.offline = true;
+        Harness {
+            executor: HostExecutor::new(options),
+            dir,
+        }
+    }
+
+    /// A harness whose executor fetches remote actions from `base_url`, waiting at most `timeout`.
+    pub fn fetching_from(base_url: &str, timeout: Duration) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = HostExecutorOptions::new(dir.path().join("work"));
+        options.kill_grace = Duration::from_millis(600);
+        options.action_cache = Some(dir.path().join("actions"));
+        options.action_source = gantry_executor::fetch::ActionSource {
+            base_url: base_url.to_owned(),
+            offline: false,
+            timeout,
+        };
         Harness {
             executor: HostExecutor::new(options),
             dir,

@@ -17,6 +17,8 @@ mod output;
 mod platform;
 mod record;
 
+pub(crate) use git::find_root;
+
 use crate::lint::lint_file;
 use crate::render::{render_text, FileReport};
 use anyhow::{bail, Context, Result};
@@ -84,9 +86,22 @@ pub struct RunArgs {
     /// Print the run's events as JSON lines instead of logs.
     #[arg(long)]
     pub json: bool,
-    /// Where remote actions (`owner/repo@ref`) are looked up, as `owner/repo/ref/`.
+    /// The action cache: remote actions (`owner/repo@ref`) are fetched into it as
+    /// `owner/repo/<sha>/`; a tree put there by hand as `owner/repo/ref/` is used as it is.
     #[arg(long = "action-cache")]
     pub action_cache: Option<PathBuf>,
+    /// Where remote actions are fetched from: `<URL>/<owner>/<repo>` (a GitHub Enterprise server
+    /// or a mirror; any URL git understands). Also `GANTRY_ACTIONS_URL`.
+    #[arg(
+        long = "actions-url",
+        env = "GANTRY_ACTIONS_URL",
+        default_value = "https://github.com"
+    )]
+    pub actions_url: String,
+    /// Never touch the network for actions: only what the action cache holds (see `gantry
+    /// actions pull`).
+    #[arg(long)]
+    pub offline: bool,
     /// Where jobs with a `runs-on` label run: `LABEL=host` or `LABEL=docker://IMAGE` (the job's
     /// steps then run in a container of IMAGE); repeatable, the first matching label wins, jobs
     /// whose labels match nothing run on the host. Also read from the `[platforms]` table of
@@ -338,6 +353,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             .clone()
             .unwrap_or_else(default_action_cache),
     );
+    options.action_source = gantry_executor::fetch::ActionSource {
+        base_url: args.actions_url.clone(),
+        offline: args.offline,
+        ..Default::default()
+    };
     options.cache_dir = user_cache_dir().join("gantry/cache");
     options.artifact_dir = root.join(".gantry/artifacts");
     // What a killed run left in the Docker engine goes before this run creates anything there.
@@ -505,7 +525,7 @@ fn user_cache_dir() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
-fn default_action_cache() -> PathBuf {
+pub(crate) fn default_action_cache() -> PathBuf {
     user_cache_dir().join("gantry/actions")
 }
 
