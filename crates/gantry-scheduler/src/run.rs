@@ -33,7 +33,7 @@ use gantry_expr::Value;
 use gantry_plan::matrix::{self, Combination};
 use gantry_plan::{
     CallJob, CallSecrets, Conclusion, Executor, JobBody, JobGraph, JobResult, JobSpec, Plan,
-    PlanJob, RunDefaults,
+    PlanJob, RunDefaults, Secret, Secrets,
 };
 use indexmap::IndexMap;
 use serde_json::json;
@@ -80,7 +80,7 @@ struct Scope {
     contexts: Arc<JsonMap>,
     /// The same, converted once for expression evaluation (values are shared, cheap to clone).
     expr_contexts: eval::Ctx,
-    secrets: Arc<IndexMap<String, String>>,
+    secrets: Arc<Secrets>,
     graph: Arc<JobGraph>,
     /// `on.workflow_call.outputs` of a called workflow.
     outputs: Vec<(String, String)>,
@@ -137,7 +137,7 @@ struct Leg {
 /// Everything needed to start a reusable workflow call once it may run.
 struct PendingCall {
     contexts: JsonMap,
-    secrets: IndexMap<String, String>,
+    secrets: Secrets,
     graph: Arc<JobGraph>,
     outputs: Vec<(String, String)>,
 }
@@ -385,7 +385,7 @@ impl Run {
         prefix: String,
         display_prefix: String,
         contexts: JsonMap,
-        secrets: Arc<IndexMap<String, String>>,
+        secrets: Arc<Secrets>,
         graph: Arc<JobGraph>,
         outputs: Vec<(String, String)>,
         parent: Option<(usize, usize)>,
@@ -969,7 +969,7 @@ impl Run {
         ),
     ) {
         let scope = &self.scopes[self.nodes[node].scope];
-        let prepared = (|| -> Result<(JsonMap, IndexMap<String, String>), String> {
+        let prepared = (|| -> Result<(JsonMap, Secrets), String> {
             let mut given = IndexMap::new();
             for (name, tree) in &call.with {
                 if !call
@@ -1021,7 +1021,9 @@ impl Run {
                             scope
                                 .secrets
                                 .iter()
-                                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                                .map(|(k, v)| {
+                                    (k.clone(), serde_json::Value::String(v.expose().to_owned()))
+                                })
                                 .collect(),
                         ),
                     );
@@ -1030,7 +1032,7 @@ impl Run {
                     for (name, template) in entries {
                         out.insert(
                             name.clone(),
-                            eval::eval_string(template, &secret_contexts, status)?,
+                            Secret::new(eval::eval_string(template, &secret_contexts, status)?),
                         );
                     }
                     out

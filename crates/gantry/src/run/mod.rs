@@ -166,9 +166,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 
     // 2. Inputs, secrets, vars, env.
     let given_inputs = pairs("--input", &args.inputs)?;
-    let mut secrets: IndexMap<String, String> = IndexMap::new();
+    let mut secrets = gantry_plan::Secrets::new();
     if let Some(file) = &args.secret_file {
-        secrets.extend(read_dotenv(file)?);
+        secrets.extend(read_dotenv(file)?.into_iter().map(|(k, v)| (k, v.into())));
     }
     for item in &args.secrets {
         let (k, v) = match item.split_once('=') {
@@ -181,7 +181,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             }
         };
         check_name("--secret", &k)?;
-        secrets.insert(k, v);
+        secrets.insert(k, v.into());
     }
     let mut vars = Map::new();
     if let Some(file) = &args.var_file {

@@ -100,7 +100,7 @@ impl Recorder {
         };
         std::fs::create_dir_all(dir.join("logs"))?;
         let mut masker = Masker::new();
-        masker.extend(plan.secrets.values().map(String::as_str));
+        masker.extend(plan.secrets.values().map(gantry_plan::Secret::expose));
         let events = BufWriter::new(File::create(dir.join("events.jsonl"))?);
         Ok(Recorder {
             dir,
