@@ -60,6 +60,11 @@ pub struct SchedulerOptions {
     pub concurrent_jobs: Option<usize>,
     /// Shared by all runs of the process, so concurrency groups work across runs.
     pub groups: Arc<ConcurrencyGroups>,
+    /// Jobs of the top-level workflow that an earlier attempt of the run finished, by job id,
+    /// with the result and outputs their dependents see in `needs` (a re-run of failed jobs).
+    /// They are reported finished at the start and not run again. The caller keeps the set
+    /// closed under `needs`: a job reused has its needs reused too.
+    pub reuse: IndexMap<String, JobResult>,
 }
 
 impl Default for SchedulerOptions {
@@ -67,6 +72,7 @@ impl Default for SchedulerOptions {
         SchedulerOptions {
             concurrent_jobs: None,
             groups: ConcurrencyGroups::new(),
+            reuse: IndexMap::new(),
         }
     }
 }
@@ -107,6 +113,12 @@ enum NodeState {
         result: Conclusion,
         outputs: IndexMap<String, String>,
     },
+}
+
+impl NodeState {
+    fn is_done(&self) -> bool {
+        matches!(self, NodeState::Done { .. })
+    }
 }
 
 struct NodeRun {
@@ -292,6 +304,16 @@ pub async fn run_plan(
             run.finish_unstarted(node, result);
         }
         run.ready.clear();
+    } else {
+        let nodes = run.scopes[root].nodes.clone();
+        for node in nodes {
+            if let Some(result) = options.reuse.get(&run.nodes[node].key) {
+                run.finish_unstarted(node, result.clone());
+                if let NodeState::Done { outputs, .. } = &mut run.nodes[node].state {
+                    outputs.clone_from(&result.outputs);
+                }
+            }
+        }
     }
 
     loop {
@@ -301,7 +323,10 @@ pub async fn run_plan(
             run.cancel_all();
         }
         while let Some(node) = run.ready.pop_front() {
-            run.start_node(node);
+            // A reused job is done before its turn comes.
+            if !run.nodes[node].state.is_done() {
+                run.start_node(node);
+            }
         }
         if run.open_nodes == 0 {
             break;
