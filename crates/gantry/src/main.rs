@@ -5,9 +5,11 @@
 
 mod gc;
 mod lint;
-mod preflight;
 mod render;
 mod run;
+
+// `gantry lint` runs the same container preflight as every run.
+use gantry_run::preflight;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
