@@ -8,9 +8,6 @@ mod lint;
 mod render;
 mod run;
 
-// `gantry lint` runs the same container preflight as every run.
-use gantry_run::preflight;
-
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
