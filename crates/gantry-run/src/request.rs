@@ -204,7 +204,10 @@ mod tests {
     use gantry_plan::Conclusion;
     use gantry_scheduler::event::JobOutcome;
 
-    fn outcome(jobs: &[(&str, Conclusion, &[(&str, &str)])]) -> RunOutcome {
+    /// A finished job of the earlier attempt: key, conclusion, outputs.
+    type Job<'a> = (&'a str, Conclusion, &'a [(&'a str, &'a str)]);
+
+    fn outcome(jobs: &[Job<'_>]) -> RunOutcome {
         RunOutcome {
             conclusion: Conclusion::Failure,
             jobs: jobs
