@@ -6,7 +6,8 @@
 //! check uses the same parser the executor uses when the job starts, so a workflow that passes
 //! preflight cannot fail at job start on the same text; values with expressions are checked when
 //! the job starts. Every diagnostic points at the offending word when it can be found, else at
-//! the whole value. Tests: the `check` cases below and `crates/gantry/tests/cli.rs` and `run.rs` (exit codes).
+//! the whole value. Tests: the `check` cases below, and the exit codes of `gantry lint` and
+//! `gantry run` in `crates/gantry/tests/cli.rs` and `run.rs`.
 
 use gantry_docker::{parse_options, OptionsError, PortSpec};
 use gantry_workflow::model::{Container, TStr};
