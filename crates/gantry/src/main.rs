@@ -6,7 +6,6 @@
 mod actions;
 mod gc;
 mod lint;
-mod preflight;
 mod render;
 mod run;
 

@@ -6,7 +6,6 @@
 //! and job outputs and errors are masked here against the run's secrets before they are saved.
 //! Run numbers are claimed by creating the run's folder, so two runs never share one.
 
-use anyhow::{Context, Result};
 use gantry_executor::mask::Masker;
 use gantry_plan::{JobEvent, Plan};
 use gantry_scheduler::RunEvent;
@@ -15,7 +14,25 @@ use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Why the record could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("creating {}", .path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing the run record")]
+    Write(#[from] std::io::Error),
+    #[error("encoding a run event")]
+    Encode(#[from] serde_json::Error),
+}
+
+type Result<T, E = RecordError> = std::result::Result<T, E>;
 
 /// The next free run number in `runs_dir` (1 for the first run).
 pub fn next_run_number(runs_dir: &Path) -> Result<u64> {
@@ -37,9 +54,11 @@ pub fn next_run_number(runs_dir: &Path) -> Result<u64> {
 
 /// A run id unique on this machine, shaped like GitHub's (a large number that fits an int64):
 /// the second it started, this process's id and the run's place among the runs this process
-/// starts (`index`). Docker objects are named after it, so two `gantry run` started in the same
-/// second must not share one.
-pub fn run_id(index: u64) -> String {
+/// started (modulo 100, so up to 100 runs a second). Docker objects and the processes of a
+/// run's steps are named after it, so two runs, of one process or two, must not share one.
+pub fn run_id() -> String {
+    static STARTED: AtomicU64 = AtomicU64::new(0);
+    let index = STARTED.fetch_add(1, Ordering::Relaxed);
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -74,7 +93,8 @@ pub struct Recorder {
     pub jobs: IndexMap<String, JobRecord>,
 }
 
-/// What the recorder leaves for the final summary.
+/// What the recorder leaves for the final summary (masked).
+#[derive(Debug, Clone)]
 pub struct Recorded {
     pub dir: PathBuf,
     /// `[job] level: file:line: message`, in the order they came.
@@ -86,8 +106,10 @@ const TAIL_LINES: usize = 20;
 
 impl Recorder {
     pub fn create(runs_dir: &Path, plan: &Plan, workflow_file: &str) -> Result<Recorder> {
-        std::fs::create_dir_all(runs_dir)
-            .with_context(|| format!("creating {}", runs_dir.display()))?;
+        std::fs::create_dir_all(runs_dir).map_err(|source| RecordError::Create {
+            path: runs_dir.to_path_buf(),
+            source,
+        })?;
         let mut number = plan.run.run_number;
         // Claim the folder; another run may have taken this number meanwhile.
         let dir = loop {
@@ -95,12 +117,12 @@ impl Recorder {
             match std::fs::create_dir(&dir) {
                 Ok(()) => break dir,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => number += 1,
-                Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+                Err(source) => return Err(RecordError::Create { path: dir, source }),
             }
         };
         std::fs::create_dir_all(dir.join("logs"))?;
         let mut masker = Masker::new();
-        masker.extend(plan.secrets.values().map(String::as_str));
+        masker.extend(plan.secrets.values().map(gantry_plan::Secret::expose));
         let events = BufWriter::new(File::create(dir.join("events.jsonl"))?);
         Ok(Recorder {
             dir,
@@ -277,13 +299,14 @@ mod tests {
 
     #[test]
     fn run_ids_fit_an_int64_and_name_the_process_and_the_run() {
-        let (a, b) = (run_id(0), run_id(1));
+        let (a, b) = (run_id(), run_id());
         assert_ne!(a, b);
         for id in [&a, &b] {
             assert!(id.parse::<i64>().is_ok(), "{id}");
         }
         let pid = format!("{:07}", std::process::id() % 10_000_000);
         assert_eq!(&a[a.len() - 9..a.len() - 2], pid);
-        assert!(a.ends_with("00") && b.ends_with("01"));
+        let place = |id: &str| id[id.len() - 2..].parse::<u64>().unwrap();
+        assert_eq!((place(&a) + 1) % 100, place(&b));
     }
 }
