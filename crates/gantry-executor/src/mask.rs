@@ -14,12 +14,21 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 /// What a masked value is replaced with, as GitHub prints it.
 pub const MASK: &str = "***";
 
-/// A set of values to hide. Cheap to query; rebuilding after `add` is lazy.
-#[derive(Debug, Default, Clone)]
+/// A set of values to hide. Cheap to query; rebuilding after `add` is lazy. Its `Debug` shows how
+/// many values it holds, never the values.
+#[derive(Default, Clone)]
 pub struct Masker {
     values: Vec<String>,
     automaton: Option<AhoCorasick>,
     max_len: usize,
+}
+
+impl std::fmt::Debug for Masker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Masker")
+            .field("values", &self.values.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Masker {
@@ -222,9 +231,18 @@ fn xml_escape(value: &str) -> String {
 }
 
 /// Masks a stream that arrives in pieces: output is safe to print as soon as it is returned.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct StreamMasker {
     pending: String,
+}
+
+/// What is held back may be the start of a secret: `Debug` shows its length only.
+impl std::fmt::Debug for StreamMasker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamMasker")
+            .field("pending_bytes", &self.pending.len())
+            .finish()
+    }
 }
 
 impl StreamMasker {
@@ -286,6 +304,12 @@ mod tests {
 
     fn check(values: &[&str], input: &str, expected: &str) {
         assert_eq!(masker(values).mask(input), expected, "values {values:?}");
+    }
+
+    #[test]
+    fn debug_shows_no_value() {
+        let shown = format!("{:?}", masker(&["hunter2", "s3cr3t"]));
+        assert!(!shown.contains("hunter2") && !shown.contains("s3cr3t"), "{shown}");
     }
 
     #[test]
