@@ -58,14 +58,15 @@ CREATE TABLE runs (
     updated_at BIGINT NOT NULL,
     UNIQUE (workflow_id, run_number)
 );
--- Listing runs of a repository, newest first, with one filter at a time served by an index.
-CREATE INDEX runs_repository ON runs (repository_id, id);
-CREATE INDEX runs_branch ON runs (repository_id, head_branch, id);
-CREATE INDEX runs_event ON runs (repository_id, event, id);
-CREATE INDEX runs_status ON runs (repository_id, status, id);
-CREATE INDEX runs_actor ON runs (repository_id, actor, id);
-CREATE INDEX runs_created ON runs (repository_id, created_at);
-CREATE INDEX runs_workflow ON runs (workflow_id, id);
+-- Listing runs of a repository, newest first (created_at, then id), with one filter at a time
+-- served by an index in that order; a created range uses the first.
+CREATE INDEX runs_repository ON runs (repository_id, created_at, id);
+CREATE INDEX runs_branch ON runs (repository_id, head_branch, created_at, id);
+CREATE INDEX runs_event ON runs (repository_id, event, created_at, id);
+CREATE INDEX runs_status ON runs (repository_id, status, created_at, id);
+CREATE INDEX runs_conclusion ON runs (repository_id, conclusion, created_at, id);
+CREATE INDEX runs_actor ON runs (repository_id, actor, created_at, id);
+CREATE INDEX runs_workflow ON runs (workflow_id, created_at, id);
 
 CREATE TABLE run_attempts (
     id {{id}},

@@ -75,9 +75,14 @@ impl Store {
                     // against a killed process (the case the server must survive); a power loss
                     // may lose the last transactions, never corrupt the file. busy_timeout makes
                     // a second process wait for the write lock instead of failing at once.
+                    // optimize=0x10002 at open is what SQLite advises for long-lived
+                    // connections: it gathers the statistics the planner needs to choose
+                    // between the runs indexes when a list has two filters (bounded by
+                    // analysis_limit, so opening a large file stays fast).
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                         PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;",
                     )
                     .await?;
                     Ok(())
@@ -125,6 +130,18 @@ impl Store {
     /// Waits for the connections to close.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Refreshes the query planner's statistics where they are stale; for a server to call
+    /// now and then (hourly, say). SQLite: `PRAGMA optimize`; PostgreSQL's autovacuum does this
+    /// by itself, so there it is `ANALYZE` of the runs table only.
+    pub async fn optimize(&self) -> Result<()> {
+        let statement = match self.backend {
+            Backend::Sqlite => "PRAGMA analysis_limit = 1000; PRAGMA optimize;",
+            Backend::Postgres => "ANALYZE runs",
+        };
+        sqlx::raw_sql(statement).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// The versions of the migrations applied, in order.

@@ -17,15 +17,17 @@ impl Store {
     pub async fn recover(&self, reason: &str) -> Result<Recovery> {
         let mut tx = self.write().await?;
         let now = now_ms();
-        let mut recovery = Recovery::default();
-
-        recovery.jobs_requeued = sqlx::query(
+        let jobs_requeued = sqlx::query(
             "UPDATE jobs SET status = 'queued', runner = NULL, claimed_at = NULL \
              WHERE status = 'in_progress' AND started_at IS NULL",
         )
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        let mut recovery = Recovery {
+            jobs_requeued,
+            ..Recovery::default()
+        };
 
         sqlx::query(
             "UPDATE steps SET status = 'completed', conclusion = 'failure', completed_at = $1 \

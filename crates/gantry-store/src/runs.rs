@@ -120,13 +120,14 @@ impl StatusFilter {
     }
 }
 
-/// Which runs of the matching set to return, newest first. `per_page` is capped at 100.
+/// Which runs of the matching set to return, newest first (by `created_at`, then id).
+/// `per_page` is capped at 100.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Page {
     /// GitHub's `page` (1-based) and `per_page`.
     Offset { page: u32, per_page: u32 },
-    /// Keyset: the runs older than `before` (from the start when `None`); cost independent of
-    /// depth.
+    /// Keyset: the runs listed after the run `before` (from the start when `None`); the cost
+    /// does not grow with the depth.
     Before {
         before: Option<RunId>,
         per_page: u32,
@@ -343,20 +344,38 @@ impl Store {
                 let per_page = per_page.clamp(1, 100);
                 (per_page, i64::from(page.max(1) - 1) * i64::from(per_page))
             }
-            Page::Before { before, per_page } => {
-                if let Some(before) = before {
-                    sql.push(" AND id < ").arg(Arg::Int(before.0));
-                }
-                (per_page.clamp(1, 100), 0)
-            }
+            Page::Before { per_page, .. } => (per_page.clamp(1, 100), 0),
         };
-        sql.push(" ORDER BY id DESC LIMIT ")
+        // One read transaction, so the count and the page see the same runs.
+        let mut tx = self.pool().begin().await?;
+        if let Page::Before {
+            before: Some(before),
+            ..
+        } = page
+        {
+            let row = sqlx::query("SELECT created_at FROM runs WHERE id = $1")
+                .bind(before.0)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound {
+                    what: "run",
+                    key: before.to_string(),
+                })?;
+            let created_at: i64 = col(&row, "created_at")?;
+            sql.push(" AND (created_at < ")
+                .arg(Arg::Int(created_at))
+                .push(" OR (created_at = ")
+                .arg(Arg::Int(created_at))
+                .push(" AND id < ")
+                .arg(Arg::Int(before.0))
+                .push("))");
+        }
+        // GitHub lists newest first by creation; the id breaks ties.
+        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .arg(Arg::Int(i64::from(per_page)))
             .push(" OFFSET ")
             .arg(Arg::Int(offset));
         let list_text = format!("SELECT {RUN_COLUMNS}{}", sql.text);
-        // One read transaction, so the count and the page see the same runs.
-        let mut tx = self.pool().begin().await?;
         let total_count: i64 = col(
             &Sql::query(&count_text, &count_args)
                 .fetch_one(&mut *tx)

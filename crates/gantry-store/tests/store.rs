@@ -507,7 +507,8 @@ async fn list_runs_filters_and_pages(db: &Db) {
                 event: if n % 3 == 0 { "pull_request" } else { "push" }.to_owned(),
                 head_branch: Some(if n % 2 == 0 { "main" } else { "dev" }.to_owned()),
                 actor: if n < 10 { "alice" } else { "bob" }.to_owned(),
-                created_at: base + n * 60_000,
+                // Two runs per minute: the id orders runs created at the same time.
+                created_at: base + (n / 2) * 60_000,
                 ..new_run(workflow.id)
             })
             .await
@@ -575,6 +576,21 @@ async fn list_runs_filters_and_pages(db: &Db) {
         walked.extend(page.runs.iter().map(|r| r.id));
     }
     assert_eq!(walked, ids.iter().rev().copied().collect::<Vec<_>>());
+    let unknown = store
+        .list_runs(
+            repository.id,
+            &RunFilter::default(),
+            Page::Before {
+                before: Some(RunId(999_999)),
+                per_page: 8,
+            },
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound { what: "run", .. })),
+        "{unknown:?}"
+    );
+    store.optimize().await.unwrap();
 
     let count = |filter: RunFilter| async move {
         list(
