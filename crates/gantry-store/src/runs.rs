@@ -362,13 +362,14 @@ impl Store {
                     key: before.to_string(),
                 })?;
             let created_at: i64 = col(&row, "created_at")?;
-            sql.push(" AND (created_at < ")
+            // `created_at <= c` is what lets the index seek; the rest breaks ties by id.
+            sql.push(" AND created_at <= ")
                 .arg(Arg::Int(created_at))
-                .push(" OR (created_at = ")
+                .push(" AND (created_at < ")
                 .arg(Arg::Int(created_at))
-                .push(" AND id < ")
+                .push(" OR id < ")
                 .arg(Arg::Int(before.0))
-                .push("))");
+                .push(")");
         }
         // GitHub lists newest first by creation; the id breaks ties.
         sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
