@@ -75,9 +75,13 @@ impl Store {
                     // against a killed process (the case the server must survive); a power loss
                     // may lose the last transactions, never corrupt the file. busy_timeout makes
                     // a second process wait for the write lock instead of failing at once.
+                    // mmap: pages are read through the kernel's page cache, shared by all
+                    // connections, instead of each connection's own 2 MB cache; a count over
+                    // thousands of runs spread across the table touches most of its pages.
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                         PRAGMA mmap_size = 268435456;",
                     )
                     .await?;
                     Ok(())
