@@ -4,9 +4,10 @@
 //! default) or PostgreSQL (by URL).
 //!
 //! **Invariants:** this is the only crate with SQL; every state change is one transaction
-//! (`Store::write`); one schema (`migrations/`) and one text per query serve both backends, the
-//! only backend-specific words being the claim queries' `FOR UPDATE SKIP LOCKED` and the
-//! primary-key token of the migrations. A database URL leaves the crate only redacted.
+//! (`Store::write`); one schema (`migrations/`) and one text per query serve both backends. What
+//! differs by backend is kept to the claim queries' `FOR UPDATE SKIP LOCKED`, the primary-key
+//! token of the migrations and their lock, the pragmas at connect and `optimize`. A database
+//! URL leaves the crate only redacted.
 //!
 //! Why sqlx's `Any` driver rather than an enum over two pools: one `query` call per operation
 //! instead of two, one row decoder per table; it costs a conversion of each row into owned
@@ -142,7 +143,7 @@ impl Store {
             Backend::Sqlite => "ANALYZE",
             Backend::Postgres => "ANALYZE runs",
         };
-        sqlx::raw_sql(statement).execute(&self.pool).await?;
+        self.pool.execute(statement).await?;
         Ok(())
     }
 
