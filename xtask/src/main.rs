@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("gantry-docker", 2),
     ("gantry-scheduler", 3),
     ("gantry-executor", 3),
+    ("gantry-store", 3),
     ("gantry-run", 4),
     ("gantry", 6),
 ];
