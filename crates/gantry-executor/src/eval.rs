@@ -1,15 +1,14 @@
 //! `${{ }}` evaluation for the executor: the contexts a step sees, the status functions from the
 //! job's state so far, `hashFiles` over the workspace, and step conditions.
 //!
-//! Invariant: a condition without a status function means `success() && (condition)`, and the
-//! condition itself is not evaluated when `success()` is false (so its errors cannot fail a step
-//! that is skipped anyway), as on GitHub. All evaluation goes through `gantry_expr`.
+//! Invariant: all evaluation goes through `gantry_expr`, including GitHub's implicit
+//! `success() &&` of conditions (`gantry_expr::evaluate_condition`).
 //! Tests: the `tests` module below; end to end in `tests/host.rs`.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use gantry_expr::{Contexts, Expr, ExprKind, Host, StatusFunction, Value};
+use gantry_expr::{Contexts, Host, StatusFunction, Value};
 
 /// The named values one evaluation sees: the job's base contexts plus the current scope's `env`,
 /// `steps` and (in a composite action) `inputs` and an adjusted `github`.
@@ -130,53 +129,10 @@ pub fn eval_minutes(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Resu
     Ok(minutes)
 }
 
-fn uses_status_function(expr: &Expr) -> bool {
-    let mut found = false;
-    expr.walk(&mut |e| {
-        if let ExprKind::Call { name, .. } = &e.kind {
-            if ["success", "failure", "always", "cancelled"]
-                .iter()
-                .any(|f| name.eq_ignore_ascii_case(f))
-            {
-                found = true;
-            }
-        }
-    });
-    found
-}
-
-/// Evaluates an `if:` condition (bare or wrapped in `${{ }}`; empty means `success()`).
+/// Evaluates a step's `if:` (GitHub's implicit `success() &&` lives in
+/// [`gantry_expr::evaluate_condition`]).
 pub fn eval_condition(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<bool, String> {
-    let text = raw.trim();
-    if text.is_empty() {
-        return host.status(StatusFunction::Success);
-    }
-    let template;
-    let bare;
-    let expr: &Expr = if text.contains("${{") {
-        template = gantry_expr::parse_template(text).map_err(|e| describe(&e))?;
-        match template.as_single_expr() {
-            Some(e) => e,
-            None => {
-                // Text mixed with `${{ }}`: a non-empty string, so truthy, behind success().
-                if !host.status(StatusFunction::Success)? {
-                    return Ok(false);
-                }
-                let s = gantry_expr::evaluate_template(&template, contexts, host)
-                    .map_err(|e| describe(&e))?;
-                return Ok(!s.is_empty());
-            }
-        }
-    } else {
-        bare = gantry_expr::parse(text).map_err(|e| describe(&e))?;
-        &bare
-    };
-    if !uses_status_function(expr) && !host.status(StatusFunction::Success)? {
-        return Ok(false);
-    }
-    gantry_expr::evaluate(expr, contexts, host)
-        .map(|v| v.is_truthy())
-        .map_err(|e| describe(&e))
+    gantry_expr::evaluate_condition(raw, contexts, host).map_err(|e| describe(&e))
 }
 
 #[cfg(test)]

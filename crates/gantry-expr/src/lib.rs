@@ -4,7 +4,7 @@
 //! `token` (text to tokens), `parser` and `ast` (tokens to a tree, with GitHub's depth limit and
 //! named-value checks), `value` / `json` / `coerce` (runtime values, string and number forms,
 //! loose equality), `eval` and `functions` (evaluation), `template` (strings with embedded
-//! `${{ }}`).
+//! `${{ }}`), `condition` (`if:` with GitHub's implicit `success() &&`).
 //!
 //! ```
 //! use gantry_expr::{evaluate, parse, Map, NoHost, Value};
@@ -30,6 +30,7 @@
 
 mod ast;
 mod coerce;
+mod condition;
 mod error;
 mod eval;
 mod functions;
@@ -42,6 +43,7 @@ mod token;
 mod value;
 
 pub use ast::{CompareOp, Expr, ExprKind};
+pub use condition::{evaluate_condition, uses_status_function};
 pub use error::{Error, ErrorKind};
 pub use eval::{evaluate, Contexts, Host, NoHost, StatusFunction, MAX_MEMORY};
 pub use functions::{function_arity, function_name};

@@ -4,9 +4,9 @@
 use std::cell::RefCell;
 
 use gantry_expr::{
-    evaluate, evaluate_template, function_arity, lex, parse, parse_template, parse_with, Contexts,
-    Error, ErrorKind, Expr, ExprKind, Host, Map, NoHost, ParseOptions, Span, StatusFunction,
-    TemplatePart, TokenKind, Value,
+    evaluate, evaluate_condition, evaluate_template, function_arity, lex, parse, parse_template,
+    parse_with, Contexts, Error, ErrorKind, Expr, ExprKind, Host, Map, NoHost, ParseOptions, Span,
+    StatusFunction, TemplatePart, TokenKind, Value,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -662,6 +662,83 @@ fn template_evaluation() {
     .unwrap();
     let out = evaluate_template(&t, &contexts(), &NoHost).unwrap();
     assert_eq!(out, "on push for 18: Array!");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conditions (`if:` with the implicit `success() &&`)
+
+/// Status functions answered from a job's state: `failed` and `cancelled` so far.
+struct JobState {
+    failed: bool,
+    cancelled: bool,
+}
+
+impl Host for JobState {
+    fn status(&self, f: StatusFunction) -> Result<bool, String> {
+        Ok(match f {
+            StatusFunction::Success => !self.failed && !self.cancelled,
+            StatusFunction::Always => true,
+            StatusFunction::Failure => self.failed,
+            StatusFunction::Cancelled => self.cancelled,
+        })
+    }
+    fn hash_files(&self, _patterns: &[String]) -> Result<String, String> {
+        Err("no workspace".to_owned())
+    }
+}
+
+fn check_condition(src: &str, failed: bool, cancelled: bool, expected: Result<bool, ()>) {
+    let mut contexts = Map::new();
+    contexts.insert(
+        "env",
+        Value::from_json(&serde_json::json!({"FOO": "bar", "EMPTY": ""})),
+    );
+    contexts.insert(
+        "matrix",
+        Value::from_json(&serde_json::json!({"os": "linux", "experimental": true})),
+    );
+    let host = JobState { failed, cancelled };
+    let got = evaluate_condition(src, &contexts, &host).map_err(|_| ());
+    assert_eq!(
+        got, expected,
+        "{src:?} failed={failed} cancelled={cancelled}"
+    );
+}
+
+#[test]
+fn conditions() {
+    check_condition("", false, false, Ok(true));
+    check_condition("  ", true, false, Ok(false));
+    check_condition("success()", false, false, Ok(true));
+    check_condition("success()", true, false, Ok(false));
+    check_condition("success()", false, true, Ok(false));
+    check_condition("always()", true, true, Ok(true));
+    check_condition("failure()", true, false, Ok(true));
+    check_condition("failure()", false, false, Ok(false));
+    check_condition("cancelled()", false, true, Ok(true));
+    check_condition("${{ always() }}", true, false, Ok(true));
+    check_condition("ALWAYS()", true, false, Ok(true));
+    check_condition("env.FOO == 'bar'", false, false, Ok(true));
+    check_condition("env.FOO == 'bar'", true, false, Ok(false));
+    check_condition("${{ matrix.os == 'linux' }}", false, false, Ok(true));
+    check_condition("matrix.os == 'mac'", false, false, Ok(false));
+    check_condition("failure() || env.FOO == 'bar'", false, false, Ok(true));
+    // A status function anywhere in the tree, even as an argument, lifts the implicit success().
+    check_condition("format('{0}', always())", true, false, Ok(true));
+    // Behind a false success() the condition is not evaluated: no error.
+    check_condition("fromJSON('{')", true, false, Ok(false));
+    check_condition("fromJSON('{')", false, false, Err(()));
+    // Text mixed with `${{ }}` is a string: true when not empty, behind success().
+    check_condition("${{ env.EMPTY }} x", false, false, Ok(true));
+    check_condition("${{ matrix.os == 'mac' }} x", false, false, Ok(true));
+    check_condition("${{ env.EMPTY }}${{ env.EMPTY }}", false, false, Ok(false));
+    check_condition("${{ env.FOO }} x", true, false, Ok(false));
+    // Regression (the scheduler's copy evaluated the template first): behind a false
+    // success() a template is not evaluated either, as `success() && (...)` short-circuits.
+    check_condition("${{ fromJSON('{') }} x", true, false, Ok(false));
+    check_condition("${{ fromJSON('{') }} x", false, false, Err(()));
+    // Parse errors are errors whatever the status.
+    check_condition("env.FOO ==", false, false, Err(()));
 }
 
 // ---------------------------------------------------------------------------------------------

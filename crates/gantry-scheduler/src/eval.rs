@@ -4,7 +4,7 @@
 //! Invariant: user text never panics; every failure is an `Err(String)` that the scheduler turns
 //! into a failed job with that message. Covered by the scenario tests.
 
-use gantry_expr::{Contexts, Expr, ExprKind, Host, StatusFunction, Value};
+use gantry_expr::{Contexts, Host, StatusFunction, Value};
 
 /// The job-status functions' answers for one job.
 #[derive(Debug, Clone, Copy)]
@@ -37,55 +37,18 @@ pub(crate) fn ctx_from_json(map: &serde_json::Map<String, serde_json::Value>) ->
         .collect()
 }
 
-fn uses_status_function(expr: &Expr) -> bool {
-    let mut found = false;
-    expr.walk(&mut |e| {
-        if let ExprKind::Call { name, .. } = &e.kind {
-            if ["success", "always", "failure", "cancelled"]
-                .iter()
-                .any(|f| name.eq_ignore_ascii_case(f))
-            {
-                found = true;
-            }
-        }
-    });
-    found
-}
-
 fn describe(err: gantry_expr::Error) -> String {
     err.to_string()
 }
 
-/// Evaluates an `if:` as GitHub does: a single `${{ }}` or bare text is an expression (wrapped
-/// in `success() && (...)` unless it calls a status function); text mixed with `${{ }}` is a
-/// string template tested for truthiness.
+/// Evaluates a job's `if:` (GitHub's implicit `success() &&` lives in
+/// [`gantry_expr::evaluate_condition`]).
 pub(crate) fn eval_condition(
     text: &str,
     contexts: &dyn Contexts,
     status: &JobStatus,
 ) -> Result<bool, String> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Ok(status.success);
-    }
-    let expr = if trimmed.contains("${{") {
-        let template = gantry_expr::parse_template(trimmed).map_err(describe)?;
-        match template.as_single_expr() {
-            Some(expr) => expr.clone(),
-            None => {
-                let text = gantry_expr::evaluate_template(&template, contexts, status)
-                    .map_err(describe)?;
-                return Ok(status.success && !text.is_empty());
-            }
-        }
-    } else {
-        gantry_expr::parse(trimmed).map_err(describe)?
-    };
-    if !uses_status_function(&expr) && !status.success {
-        return Ok(false);
-    }
-    let value = gantry_expr::evaluate(&expr, contexts, status).map_err(describe)?;
-    Ok(value.is_truthy())
+    gantry_expr::evaluate_condition(text, contexts, status).map_err(describe)
 }
 
 /// Evaluates a string template (text without `${{` is returned as is).
