@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gantry_expr::{Map, Value};
-use gantry_plan::{Conclusion, JobEvent, JobSpec, StepAction, StepSpec};
-use gantry_workflow::model::{Action, ExprOr, RunsKind};
+use gantry_plan::{lower_action_steps, Conclusion, JobEvent, JobSpec, StepAction, StepSpec};
+use gantry_workflow::model::{Action, RunsKind};
 use indexmap::IndexMap;
 
 use crate::eval::{eval_condition, eval_string};
@@ -63,12 +63,16 @@ pub(crate) fn parse_remote(uses: &str) -> Option<RemoteRef> {
     })
 }
 
-fn load_metadata(dir: &Path) -> Result<Box<Action>, String> {
-    let file = ["action.yml", "action.yaml"]
+/// The action file of the action in `dir`: `action.yml`, else `action.yaml`.
+fn metadata_file(dir: &Path) -> Option<PathBuf> {
+    ["action.yml", "action.yaml"]
         .iter()
         .map(|f| dir.join(f))
         .find(|p| p.is_file())
-        .ok_or_else(|| {
+}
+
+fn load_metadata(dir: &Path) -> Result<Box<Action>, String> {
+    let file = metadata_file(dir).ok_or_else(|| {
             format!(
                 "Can't find 'action.yml' or 'action.yaml' under '{}'. Did you forget to run actions/checkout before running your local action?",
                 dir.display()
@@ -94,64 +98,6 @@ fn load_metadata(dir: &Path) -> Result<Box<Action>, String> {
 /// `INPUT_<NAME>` as the runner spells it.
 pub(crate) fn input_env_name(name: &str) -> String {
     format!("INPUT_{}", name.replace(' ', "_").to_ascii_uppercase())
-}
-
-/// Converts an action.yml step into the step form the executor runs.
-fn to_step_spec(step: &gantry_workflow::model::Step, position: usize) -> StepSpec {
-    let expr_or_bool = |v: &ExprOr<bool>| match v {
-        ExprOr::Value(b) => b.to_string(),
-        ExprOr::Expr(t) => t.raw.clone(),
-    };
-    let expr_or_f64 = |v: &ExprOr<f64>| match v {
-        ExprOr::Value(n) => n.to_string(),
-        ExprOr::Expr(t) => t.raw.clone(),
-    };
-    let vars = |v: &Option<gantry_workflow::model::Vars>| -> Vec<(String, String)> {
-        v.as_ref()
-            .map(|vars| {
-                vars.entries
-                    .iter()
-                    .map(|(k, var)| (k.clone(), var.value.raw.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let action = match (&step.run, &step.uses) {
-        (Some(run), _) => StepAction::Run {
-            script: run.raw.clone(),
-            shell: step.shell.as_ref().map(|s| s.raw.clone()),
-            working_directory: step.working_directory.as_ref().map(|s| s.raw.clone()),
-        },
-        (None, Some(uses)) => StepAction::Uses {
-            uses: uses.raw.clone(),
-            with: vars(&step.with),
-        },
-        (None, None) => StepAction::Run {
-            script: String::new(),
-            shell: None,
-            working_directory: None,
-        },
-    };
-    let id = step.id.as_ref().map(|s| s.value.clone());
-    StepSpec {
-        generated_id: id.clone().unwrap_or_else(|| format!("__{position}")),
-        id,
-        name: step.name.as_ref().map(|n| n.raw.clone()),
-        if_expr: step
-            .if_
-            .as_ref()
-            .map(|c| c.text.raw.clone())
-            .unwrap_or_else(|| "success()".to_owned()),
-        action,
-        env: vars(&step.env),
-        continue_on_error: step
-            .continue_on_error
-            .as_ref()
-            .map(|c| expr_or_bool(&c.value))
-            .unwrap_or_else(|| "false".to_owned()),
-        timeout_minutes: step.timeout_minutes.as_ref().map(|t| expr_or_f64(&t.value)),
-        location: String::new(),
-    }
 }
 
 impl Job {
@@ -373,17 +319,15 @@ impl Job {
                 let kind = action.runs.as_ref().map(|r| &r.kind);
                 match kind {
                     Some(RunsKind::Composite(composite)) => {
-                        let steps: Vec<StepSpec> = composite
-                            .steps
-                            .as_ref()
-                            .map(|s| {
-                                s.items
-                                    .iter()
-                                    .enumerate()
-                                    .map(|(i, st)| to_step_spec(st, i))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
+                        let file = metadata_file(&dir).unwrap_or_else(|| dir.join("action.yml"));
+                        let items = composite.steps.as_ref().map_or(&[][..], |s| &s.items);
+                        let steps = match lower_action_steps(&file.display().to_string(), items) {
+                            Ok(steps) => steps,
+                            Err(e) => {
+                                self.error(log, &e.to_string());
+                                return ActionResult::failure();
+                            }
+                        };
                         self.run_composite(
                             frame, log, &action, steps, inputs, info, step_env, timeout,
                         )

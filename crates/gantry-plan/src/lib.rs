@@ -25,7 +25,9 @@ pub mod select;
 pub mod spec;
 
 pub use context::{github_context, GithubInfo};
-pub use lower::{lower, LowerError, RunContext, WorkflowSource, MAX_CALL_DEPTH};
+pub use lower::{
+    lower, lower_action_steps, LowerError, RunContext, WorkflowSource, MAX_CALL_DEPTH,
+};
 pub use plan::{
     CallInput, CallJob, CallSecrets, CalledWorkflow, ConcurrencySpec, GraphError, JobBody,
     JobGraph, Plan, PlanJob, RunInfo, StepsJob, StrategySpec, TemplateValue,

@@ -5,7 +5,8 @@
 //! reusable workflow calls (`uses: ./.github/workflows/x.yml`) are read through
 //! [`WorkflowSource`] (the caller does the IO) and lowered recursively into
 //! [`CalledWorkflow`]s, up to GitHub's nesting limit ([`MAX_CALL_DEPTH`] levels below the
-//! caller), refusing cycles.
+//! caller), refusing cycles. A composite action's steps are lowered here too
+//! ([`lower_action_steps`], called by the executor when it runs the action), by the job's rules.
 //!
 //! Invariant: no IO and no evaluation here; every error is a [`LowerError`] naming the job or
 //! file. Tests: `tests/lower.rs`.
@@ -74,6 +75,9 @@ pub enum LowerError {
     CallCycle { path: String },
     #[error("{file}: {message}")]
     Unsupported { file: String, message: String },
+    /// A composite action's steps (`file` is its action.yml).
+    #[error("{file}: {message}")]
+    Action { file: String, message: String },
 }
 
 /// Converts a loosely typed model value to JSON; strings keep their raw `${{ }}` text.
@@ -298,6 +302,28 @@ fn action_step_base(uses: &str) -> String {
 
 /// Lowers the steps of one job, generating GitHub's ids for steps without one.
 pub fn lower_steps(file: &str, job_id: &str, steps: &[Step]) -> Result<Vec<StepSpec>, LowerError> {
+    lower_step_list(file, steps, |message| LowerError::Job {
+        file: file.to_owned(),
+        job: job_id.to_owned(),
+        message,
+    })
+}
+
+/// Lowers the steps of a composite action (`runs.steps` of the action file `file`), by the same
+/// rules as a job's: GitHub's runner converts both with one function (generated ids `__run`,
+/// `__owner/repo`, `__self`, ..., unique within the action; a step needs `run` or `uses`).
+pub fn lower_action_steps(file: &str, steps: &[Step]) -> Result<Vec<StepSpec>, LowerError> {
+    lower_step_list(file, steps, |message| LowerError::Action {
+        file: file.to_owned(),
+        message,
+    })
+}
+
+fn lower_step_list(
+    file: &str,
+    steps: &[Step],
+    step_error: impl Fn(String) -> LowerError,
+) -> Result<Vec<StepSpec>, LowerError> {
     let mut ids = IdBuilder {
         used: steps
             .iter()
@@ -317,14 +343,10 @@ pub fn lower_steps(file: &str, job_id: &str, steps: &[Step]) -> Result<Vec<StepS
                 with: vars(file, "with", &step.with)?,
             },
             (None, None) => {
-                return Err(LowerError::Job {
-                    file: file.to_owned(),
-                    job: job_id.to_owned(),
-                    message: format!(
-                        "step at {} has neither 'run' nor 'uses'",
-                        location(file, step.span)
-                    ),
-                })
+                return Err(step_error(format!(
+                    "step at {} has neither 'run' nor 'uses'",
+                    location(file, step.span)
+                )))
             }
         };
         let generated_id = match &step.id {

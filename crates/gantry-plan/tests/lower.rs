@@ -390,3 +390,54 @@ fn retain_jobs_with_their_needs() {
         "there is no job 'nope' in the workflow"
     );
 }
+
+fn action_steps(text: &str) -> Result<Vec<gantry_plan::StepSpec>, LowerError> {
+    let (action, _diagnostics) = gantry_workflow::load_action(text.as_bytes());
+    let Some(gantry_workflow::model::RunsKind::Composite(composite)) =
+        action.runs.as_ref().map(|r| &r.kind)
+    else {
+        panic!("not a composite action: {text}");
+    };
+    let items = composite.steps.as_ref().map_or(&[][..], |s| &s.items);
+    gantry_plan::lower_action_steps("acts/greet/action.yml", items)
+}
+
+/// Composite action steps follow the job rules (GitHub's runner converts both with one function):
+/// regression for the executor's own copy, which numbered them `__0`, `__1`, ... and left
+/// `location` empty.
+#[test]
+fn composite_action_steps_are_lowered_like_job_steps() {
+    let steps = action_steps(
+        "name: greet\nruns:\n  using: composite\n  steps:\n    - run: echo 1\n      shell: bash\n    - run: echo 2\n      shell: bash\n    - uses: actions/checkout@v4\n    - id: build\n      run: make\n      shell: bash\n      continue-on-error: true\n",
+    )
+    .unwrap();
+    let ids: Vec<&str> = steps.iter().map(|s| s.generated_id.as_str()).collect();
+    assert_eq!(ids, ["__run", "__run_2", "__actions_checkout", "build"]);
+    let locations: Vec<&str> = steps.iter().map(|s| s.location.as_str()).collect();
+    assert_eq!(
+        locations,
+        [
+            "acts/greet/action.yml:5:7",
+            "acts/greet/action.yml:7:7",
+            "acts/greet/action.yml:9:7",
+            "acts/greet/action.yml:10:7"
+        ]
+    );
+    assert_eq!(steps[0].if_expr, "success()");
+    assert_eq!(steps[0].continue_on_error, "false");
+    assert_eq!(steps[3].continue_on_error, "true");
+}
+
+/// A step with neither `run` nor `uses` is an error, as in a job (the executor's copy ran an
+/// empty script).
+#[test]
+fn composite_action_step_without_run_or_uses_is_an_error() {
+    let err = action_steps(
+        "name: greet\nruns:\n  using: composite\n  steps:\n    - run: echo 1\n      shell: bash\n    - name: nothing\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "acts/greet/action.yml: step at acts/greet/action.yml:7:7 has neither 'run' nor 'uses'"
+    );
+}
