@@ -1351,7 +1351,7 @@ impl Job {
                         &format!(
                             "The action '{}' has timed out after {} minutes.",
                             process.display_name,
-                            format_minutes(minutes)
+                            gantry_expr::number::expression_text(minutes)
                         ),
                     );
                     outcome = Conclusion::Failure;
@@ -1419,14 +1419,6 @@ impl Job {
     fn add_path(&mut self, path: String) {
         self.prepend_path.retain(|p| p != &path);
         self.prepend_path.push(path);
-    }
-}
-
-fn format_minutes(minutes: f64) -> String {
-    if minutes.fract() == 0.0 {
-        format!("{}", minutes as i64)
-    } else {
-        format!("{minutes}")
     }
 }
 

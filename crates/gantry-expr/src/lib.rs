@@ -2,9 +2,10 @@
 //!
 //! The pipeline, one file per stage: `span` / `error` (positions and the error type), `lexer` and
 //! `token` (text to tokens), `parser` and `ast` (tokens to a tree, with GitHub's depth limit and
-//! named-value checks), `value` / `json` / `coerce` (runtime values, string and number forms,
-//! loose equality), `eval` and `functions` (evaluation), `template` (strings with embedded
-//! `${{ }}`), `condition` (`if:` with GitHub's implicit `success() &&`).
+//! named-value checks), `value` / `json` / `coerce` (runtime values, string forms, loose
+//! equality), `number` (number to text, one function per GitHub surface), `eval` and `functions`
+//! (evaluation), `template` (strings with embedded `${{ }}`), `condition` (`if:` with GitHub's
+//! implicit `success() &&`).
 //!
 //! ```
 //! use gantry_expr::{evaluate, parse, Map, NoHost, Value};
@@ -36,6 +37,7 @@ mod eval;
 mod functions;
 mod json;
 mod lexer;
+pub mod number;
 mod parser;
 mod span;
 mod template;

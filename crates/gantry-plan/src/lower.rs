@@ -85,7 +85,7 @@ pub fn model_value_to_json(value: &ModelValue) -> Value {
     match &value.kind {
         ValueKind::Null => Value::Null,
         ValueKind::Bool(b) => Value::Bool(*b),
-        ValueKind::Number(n) => number_to_json(*n),
+        ValueKind::Number(n) => gantry_expr::number::json_number(*n),
         ValueKind::String(s) => Value::String(s.raw.clone()),
         ValueKind::Seq(items) => Value::Array(items.iter().map(model_value_to_json).collect()),
         ValueKind::Map(entries) => Value::Object(
@@ -94,23 +94,6 @@ pub fn model_value_to_json(value: &ModelValue) -> Value {
                 .map(|(k, v)| (k.value.clone(), model_value_to_json(v)))
                 .collect(),
         ),
-    }
-}
-
-fn number_to_json(n: f64) -> Value {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        Value::from(n as i64)
-    } else {
-        serde_json::Number::from_f64(n)
-            .map(Value::Number)
-            .unwrap_or(Value::Null)
-    }
-}
-
-fn number_text(n: f64) -> String {
-    match number_to_json(n) {
-        Value::Number(n) => n.to_string(),
-        _ => n.to_string(),
     }
 }
 
@@ -124,7 +107,7 @@ fn bool_setting(setting: &Option<Spanned<ExprOr<bool>>>, default: bool) -> Strin
 
 fn number_setting(setting: &Option<Spanned<ExprOr<f64>>>) -> Option<String> {
     setting.as_ref().map(|s| match &s.value {
-        ExprOr::Value(n) => number_text(*n),
+        ExprOr::Value(n) => gantry_expr::number::expression_text(*n),
         ExprOr::Expr(t) => t.raw.clone(),
     })
 }
