@@ -3,7 +3,7 @@
 //! Defaults GitHub applies are filled in here (`if: success()`, `fail-fast: true`, generated step
 //! ids `__run`, `__run_2`, `__actions_checkout`, `__self`, ...), templates stay raw. Local
 //! reusable workflow calls (`uses: ./.github/workflows/x.yml`) are read through
-//! [`WorkflowSource`] (the caller does the IO) and lowered recursively into
+//! [`Project`] (the caller does the IO, behind gantry-workflow's path guard) and lowered recursively into
 //! [`CalledWorkflow`]s, up to GitHub's nesting limit ([`MAX_CALL_DEPTH`] levels below the
 //! caller), refusing cycles. A composite action's steps are lowered here too
 //! ([`lower_action_steps`], called by the executor when it runs the action), by the job's rules.
@@ -17,7 +17,7 @@ use gantry_workflow::model::{
     Concurrency, Container, EventConfig, ExprOr, Job, JobSecrets, Matrix, Spanned, Step, TStr,
     Value as ModelValue, ValueKind, Vars, Workflow,
 };
-use gantry_workflow::{load_workflow, Severity, Span};
+use gantry_workflow::{load_workflow, Project, RepoPath, Severity, Span};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
@@ -29,12 +29,6 @@ use crate::spec::{RunDefaults, StepAction, StepSpec};
 
 /// GitHub allows a caller plus four levels of called workflows.
 pub const MAX_CALL_DEPTH: usize = 4;
-
-/// Reads reusable workflow files for the lowering (the caller owns the IO).
-pub trait WorkflowSource {
-    /// `path` is repo-relative, without the leading `./` (`.github/workflows/x.yml`).
-    fn read_workflow(&self, path: &str) -> Result<Vec<u8>, String>;
-}
 
 /// What the run knows besides the workflow file.
 #[derive(Debug, Clone, Default)]
@@ -367,7 +361,7 @@ fn lower_step_list(
 }
 
 struct Lowerer<'a> {
-    source: &'a dyn WorkflowSource,
+    source: &'a dyn Project,
     /// Files being lowered, outermost first (for cycle detection).
     chain: Vec<String>,
 }
@@ -476,14 +470,13 @@ impl Lowerer<'_> {
                 path: path.to_owned(),
             });
         }
-        let bytes = self
-            .source
-            .read_workflow(path)
-            .map_err(|message| LowerError::ReadCalled {
+        let bytes = RepoPath::new(path)
+            .and_then(|repo_path| self.source.read(&repo_path))
+            .map_err(|e| LowerError::ReadCalled {
                 file: file.to_owned(),
                 job: job_id.to_owned(),
                 path: path.to_owned(),
-                message,
+                message: error_chain(&e),
             })?;
         let (called, diagnostics) = load_workflow(&bytes);
         if let Some(error) = diagnostics.iter().find(|d| d.severity == Severity::Error) {
@@ -589,7 +582,7 @@ impl Lowerer<'_> {
 pub fn lower(
     workflow: &Workflow,
     context: RunContext,
-    source: &dyn WorkflowSource,
+    source: &dyn Project,
 ) -> Result<Plan, LowerError> {
     let file = context.workflow_file.clone();
     let mut lowerer = Lowerer {
@@ -615,4 +608,16 @@ pub fn lower(
         concurrency: concurrency(&workflow.concurrency),
         graph,
     })
+}
+
+/// An error with its causes, `: `-separated (a message field cannot hold a source).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }

@@ -2,18 +2,21 @@
 
 use std::collections::HashMap;
 
-use gantry_plan::lower::{lower, LowerError, RunContext, WorkflowSource};
+use gantry_plan::lower::{lower, LowerError, RunContext};
 use gantry_plan::{CallSecrets, JobBody, Plan, StepAction};
 use gantry_workflow::load_workflow;
+use gantry_workflow::{Project, ReadError, RepoPath};
 
 struct Files(HashMap<&'static str, &'static str>);
 
-impl WorkflowSource for Files {
-    fn read_workflow(&self, path: &str) -> Result<Vec<u8>, String> {
+impl Project for Files {
+    fn read(&self, path: &RepoPath) -> Result<Vec<u8>, ReadError> {
         self.0
-            .get(path)
+            .get(path.as_str())
             .map(|t| t.as_bytes().to_vec())
-            .ok_or_else(|| "no such file".to_owned())
+            .ok_or_else(|| ReadError::NotFound {
+                path: path.to_string(),
+            })
     }
 }
 
@@ -301,6 +304,12 @@ fn reusable_errors() {
         "only local reusable workflows",
     );
     check_err(&[], CALL_A, "cannot read called workflow 'a.yml'");
+    // The path guard sits in front of the source: a file the source would serve is not asked for.
+    check_err(
+        &[("../a.yml", "on: workflow_call\njobs: {}\n")],
+        "on: push\njobs:\n  c:\n    uses: ./../a.yml\n",
+        "'../a.yml' is outside the repository",
+    );
     check_err(
         &[(
             "a.yml",

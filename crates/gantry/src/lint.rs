@@ -8,7 +8,7 @@
 use crate::render::{render_json, render_text, FileReport};
 use crate::{ColorChoice, Format};
 use anyhow::{bail, Result};
-use gantry_workflow::check::{check_workflow, Project};
+use gantry_workflow::check::check_workflow;
 use gantry_workflow::{load_action, load_workflow, Diagnostic, Pos, Span};
 use rayon::prelude::*;
 use std::io::{IsTerminal, Write};
@@ -104,9 +104,7 @@ pub fn lint_file(path: &Path) -> FileReport {
         load_action(&bytes).1
     } else {
         let (workflow, mut diagnostics) = load_workflow(&bytes);
-        let project = DirProject {
-            root: project_root(path),
-        };
+        let project = gantry_executor::RepoDir::new(project_root(path));
         diagnostics.extend(check_workflow(&workflow, &project));
         diagnostics.extend(crate::preflight::check(&workflow));
         diagnostics
@@ -161,21 +159,4 @@ pub fn project_root(path: &Path) -> PathBuf {
         dir = d.parent();
     }
     std::env::current_dir().unwrap_or_default()
-}
-
-/// Reads repository files for the checks (local actions, reusable workflows).
-struct DirProject {
-    root: PathBuf,
-}
-
-impl Project for DirProject {
-    fn read_file(&self, path: &str) -> Option<Vec<u8>> {
-        let rel = path.trim_start_matches("./");
-        let full = self.root.join(rel);
-        // Stay inside the repository: `uses: ./../../etc` must not read outside it.
-        if rel.split('/').any(|c| c == "..") {
-            return None;
-        }
-        read_limited(&full).ok()
-    }
 }

@@ -23,8 +23,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use gantry_executor::{HostExecutor, HostExecutorOptions};
 use gantry_plan::{
-    lower, resolve_dispatch_inputs, select, Plan, RunContext, RunInfo, WorkflowSource,
-    WorkspaceSpec,
+    lower, resolve_dispatch_inputs, select, Plan, RunContext, RunInfo, WorkspaceSpec,
 };
 use gantry_scheduler::{run_plan, RunEvent, SchedulerOptions};
 use gantry_workflow::{load_workflow, Diagnostic, Workflow};
@@ -271,7 +270,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             vars: vars.clone(),
             secrets: secrets.clone(),
         };
-        let source = RepoSource { root: root.clone() };
+        let source = gantry_executor::RepoDir::new(root.clone());
         let mut plan = lower(&loaded.workflow, context, &source)
             .with_context(|| format!("planning {}", loaded.rel))?;
         if !extra_env.is_empty() {
@@ -564,18 +563,4 @@ fn holds_only_run_dirs(dir: &Path) -> bool {
                 })
         })
     })
-}
-
-/// Reads local reusable workflows for the planner.
-struct RepoSource {
-    root: PathBuf,
-}
-
-impl WorkflowSource for RepoSource {
-    fn read_workflow(&self, path: &str) -> Result<Vec<u8>, String> {
-        if path.split('/').any(|c| c == "..") {
-            return Err("paths outside the repository are not allowed".into());
-        }
-        std::fs::read(self.root.join(path)).map_err(|e| e.to_string())
-    }
 }
