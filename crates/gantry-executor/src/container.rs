@@ -80,73 +80,47 @@ pub(crate) struct ContainerDef {
     pub credentials: Option<RegistryAuth>,
 }
 
-/// Evaluates a raw `container:` value (a string image or a mapping); `None` when the image comes
-/// out empty, which on GitHub means the job runs on the runner itself.
+/// Evaluates a `container:` or `services.<id>:` spec; `None` when the image comes out empty,
+/// which on GitHub means the job runs on the runner itself.
 pub(crate) fn evaluate_def(
-    raw: &Json,
+    spec: &gantry_plan::ContainerSpec,
     eval: &mut dyn FnMut(&str) -> Result<String, String>,
 ) -> Result<Option<ContainerDef>, String> {
-    let mut def = ContainerDef::default();
-    match raw {
-        Json::Null => return Ok(None),
-        Json::String(image) => def.image = eval(image)?,
-        Json::Object(map) => {
-            let text =
-                |value: &Json, eval: &mut dyn FnMut(&str) -> Result<String, String>| match value {
-                    Json::String(s) => eval(s),
-                    Json::Null => Ok(String::new()),
-                    other => Ok(other.to_string()),
-                };
-            for (key, value) in map {
-                match key.as_str() {
-                    "image" => def.image = text(value, eval)?,
-                    "options" => def.options = text(value, eval)?,
-                    "entrypoint" => def.entrypoint = Some(text(value, eval)?),
-                    "command" => def.command = Some(text(value, eval)?),
-                    "credentials" => {
-                        let field =
-                            |name: &str, eval: &mut dyn FnMut(&str) -> Result<String, String>| {
-                                match value.get(name) {
-                                    Some(raw) => text(raw, eval)
-                                        .map_err(|e| format!("credentials.{name}: {e}")),
-                                    None => Ok(String::new()),
-                                }
-                            };
-                        let username = field("username", eval)?;
-                        let password = field("password", eval)?;
-                        // GitHub ignores credentials without a username.
-                        if !username.is_empty() {
-                            def.credentials = Some(RegistryAuth { username, password });
-                        }
-                    }
-                    "env" => {
-                        if let Json::Object(env) = value {
-                            for (name, raw) in env {
-                                let value =
-                                    text(raw, eval).map_err(|e| format!("env '{name}': {e}"))?;
-                                def.env.push((name.clone(), value));
-                            }
-                        }
-                    }
-                    "ports" | "volumes" => {
-                        if let Json::Array(items) = value {
-                            for item in items {
-                                let value = text(item, eval)?;
-                                if key == "ports" {
-                                    def.ports.push(value);
-                                } else {
-                                    def.volumes.push(value);
-                                }
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        other => def.image = other.to_string(),
+    let mut def = ContainerDef {
+        image: eval(&spec.image)?.trim().to_owned(),
+        ..ContainerDef::default()
+    };
+    if let Some(options) = &spec.options {
+        def.options = eval(options)?;
     }
-    def.image = def.image.trim().to_owned();
+    if let Some(entrypoint) = &spec.entrypoint {
+        def.entrypoint = Some(eval(entrypoint)?);
+    }
+    if let Some(command) = &spec.command {
+        def.command = Some(eval(command)?);
+    }
+    if let Some(credentials) = &spec.credentials {
+        let mut field = |name: &str, template: &Option<String>| match template {
+            Some(template) => eval(template).map_err(|e| format!("credentials.{name}: {e}")),
+            None => Ok(String::new()),
+        };
+        let username = field("username", &credentials.username)?;
+        let password = field("password", &credentials.password)?;
+        // GitHub ignores credentials without a username.
+        if !username.is_empty() {
+            def.credentials = Some(RegistryAuth { username, password });
+        }
+    }
+    for (name, template) in &spec.env {
+        let value = eval(template).map_err(|e| format!("env '{name}': {e}"))?;
+        def.env.push((name.clone(), value));
+    }
+    for port in &spec.ports {
+        def.ports.push(eval(port)?);
+    }
+    for volume in &spec.volumes {
+        def.volumes.push(eval(volume)?);
+    }
     Ok((!def.image.is_empty()).then_some(def))
 }
 
@@ -312,10 +286,11 @@ impl Job {
         let host = self.status_host(&top);
         let mut eval = |raw: &str| crate::eval::eval_string(raw, &scope, &host);
         let mut plan = DockerPlan::default();
-        if let Some(raw) = &spec.container {
-            plan.container = evaluate_def(raw, &mut eval).map_err(|e| format!("container: {e}"))?;
+        if let Some(container) = &spec.container {
+            plan.container =
+                evaluate_def(container, &mut eval).map_err(|e| format!("container: {e}"))?;
         }
-        if plan.container.is_none() && spec.container.as_ref().is_none_or(Json::is_null) {
+        if spec.container.is_none() {
             let platform = spec.runs_on.iter().find_map(|label| {
                 self.options
                     .platforms
@@ -330,13 +305,11 @@ impl Job {
                 });
             }
         }
-        if let Json::Object(services) = &spec.services {
-            for (key, raw) in services {
-                if let Some(def) =
-                    evaluate_def(raw, &mut eval).map_err(|e| format!("services.{key}: {e}"))?
-                {
-                    plan.services.push((key.clone(), def));
-                }
+        for (key, service) in &spec.services {
+            if let Some(def) =
+                evaluate_def(service, &mut eval).map_err(|e| format!("services.{key}: {e}"))?
+            {
+                plan.services.push((key.clone(), def));
             }
         }
         Ok(plan)
@@ -964,6 +937,7 @@ pub(crate) async fn bounded(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gantry_plan::ContainerSpec;
 
     #[test]
     fn platforms() {
@@ -1012,26 +986,39 @@ mod tests {
     fn container_values() {
         let eval =
             |raw: &str| -> Result<String, String> { Ok(raw.replace("${{ matrix.pg }}", "16")) };
-        let check = |raw: Json, expected: Option<ContainerDef>| {
+        let check = |spec: ContainerSpec, expected: Option<ContainerDef>| {
             let mut eval =
                 |raw: &str| -> Result<String, String> { Ok(raw.replace("${{ matrix.pg }}", "16")) };
-            assert_eq!(evaluate_def(&raw, &mut eval), Ok(expected));
+            assert_eq!(evaluate_def(&spec, &mut eval), Ok(expected));
         };
-        check(Json::Null, None);
-        check(Json::String("  ".into()), None);
+        let image = |image: &str| ContainerSpec {
+            image: image.into(),
+            ..ContainerSpec::default()
+        };
+        check(image("  "), None);
         check(
-            Json::String("postgres:${{ matrix.pg }}".into()),
+            image("postgres:${{ matrix.pg }}"),
             Some(ContainerDef {
                 image: "postgres:16".into(),
                 ..ContainerDef::default()
             }),
         );
         check(
-            serde_json::json!({
-                "image": "redis", "env": {"A": "1", "B": "${{ matrix.pg }}"},
-                "ports": ["6379", 5432], "volumes": ["/data"], "options": "--cpus 1",
-                "credentials": {"username": "u"}
-            }),
+            ContainerSpec {
+                image: "redis".into(),
+                env: vec![
+                    ("A".into(), "1".into()),
+                    ("B".into(), "${{ matrix.pg }}".into()),
+                ],
+                ports: vec!["6379".into(), "5432".into()],
+                volumes: vec!["/data".into()],
+                options: Some("--cpus 1".into()),
+                credentials: Some(gantry_plan::CredentialsSpec {
+                    username: Some("u".into()),
+                    password: None,
+                }),
+                ..ContainerSpec::default()
+            },
             Some(ContainerDef {
                 image: "redis".into(),
                 env: vec![("A".into(), "1".into()), ("B".into(), "16".into())],
@@ -1045,9 +1032,26 @@ mod tests {
                 ..ContainerDef::default()
             }),
         );
-        check(serde_json::json!({"image": ""}), None);
+        check(image(""), None);
+        // GitHub ignores credentials without a username.
+        check(
+            ContainerSpec {
+                credentials: Some(gantry_plan::CredentialsSpec {
+                    username: Some(String::new()),
+                    password: Some("p".into()),
+                }),
+                ..image("x")
+            },
+            Some(ContainerDef {
+                image: "x".into(),
+                ..ContainerDef::default()
+            }),
+        );
         let failing = evaluate_def(
-            &serde_json::json!({"image": "x", "env": {"A": "bad"}}),
+            &ContainerSpec {
+                env: vec![("A".into(), "bad".into())],
+                ..image("x")
+            },
             &mut |raw: &str| {
                 if raw == "bad" {
                     Err("boom".to_owned())

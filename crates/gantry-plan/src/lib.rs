@@ -17,6 +17,7 @@
 //!
 //! [`matrix`] holds GitHub's matrix expansion, used by the scheduler when a job becomes ready.
 
+pub mod container;
 pub mod context;
 pub mod lower;
 pub mod matrix;
@@ -24,6 +25,7 @@ pub mod plan;
 pub mod select;
 pub mod spec;
 
+pub use container::{ContainerSpec, CredentialsSpec, ServicesSpec};
 pub use context::{github_context, GithubInfo};
 pub use lower::{lower, lower_action_steps, LowerError, RunContext, MAX_CALL_DEPTH};
 pub use plan::{

@@ -21,6 +21,7 @@ use gantry_workflow::{load_workflow, Project, RepoPath, Severity, Span};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use crate::container::{ContainerSpec, CredentialsSpec};
 use crate::plan::{
     CallInput, CallJob, CallSecrets, CalledWorkflow, ConcurrencySpec, GraphError, JobBody,
     JobGraph, Plan, PlanJob, RunInfo, StepsJob, StrategySpec, TemplateValue,
@@ -168,55 +169,35 @@ fn matrix_template(matrix: &Matrix) -> TemplateValue {
     Value::Object(out)
 }
 
-fn container_json(container: &Container) -> Value {
-    let mut out = Map::new();
-    if let Some(image) = &container.image {
-        out.insert("image".into(), Value::String(image.raw.clone()));
-    }
-    if let Some(credentials) = &container.credentials {
-        let mut c = Map::new();
-        if let Some(u) = &credentials.username {
-            c.insert("username".into(), Value::String(u.raw.clone()));
-        }
-        if let Some(p) = &credentials.password {
-            c.insert("password".into(), Value::String(p.raw.clone()));
-        }
-        out.insert("credentials".into(), Value::Object(c));
-    }
-    if let Some(env) = &container.env {
-        out.insert(
-            "env".into(),
-            Value::Object(
+fn container_spec(container: &Container) -> ContainerSpec {
+    let text = |t: &TStr| t.raw.clone();
+    let list = |l: &Option<Spanned<Vec<TStr>>>| {
+        l.as_ref()
+            .map(|l| l.value.iter().map(text).collect())
+            .unwrap_or_default()
+    };
+    ContainerSpec {
+        image: container.image.as_ref().map(text).unwrap_or_default(),
+        credentials: container.credentials.as_ref().map(|c| CredentialsSpec {
+            username: c.username.as_ref().map(text),
+            password: c.password.as_ref().map(text),
+        }),
+        env: container
+            .env
+            .as_ref()
+            .map(|env| {
                 env.entries
                     .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.value.raw.clone())))
-                    .collect(),
-            ),
-        );
+                    .map(|(k, v)| (k.clone(), v.value.raw.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ports: list(&container.ports),
+        volumes: list(&container.volumes),
+        options: container.options.as_ref().map(text),
+        entrypoint: container.entrypoint.as_ref().map(text),
+        command: container.command.as_ref().map(text),
     }
-    for (name, list) in [("ports", &container.ports), ("volumes", &container.volumes)] {
-        if let Some(list) = list {
-            out.insert(
-                name.into(),
-                Value::Array(
-                    list.value
-                        .iter()
-                        .map(|t| Value::String(t.raw.clone()))
-                        .collect(),
-                ),
-            );
-        }
-    }
-    for (name, value) in [
-        ("options", &container.options),
-        ("entrypoint", &container.entrypoint),
-        ("command", &container.command),
-    ] {
-        if let Some(value) = value {
-            out.insert(name.into(), Value::String(value.raw.clone()));
-        }
-    }
-    Value::Object(out)
 }
 
 /// GitHub's generated step ids: characters other than letters, digits, `_` and `-` become `_`,
@@ -399,17 +380,18 @@ impl Lowerer<'_> {
                 defaults_run: defaults_run(&job.defaults),
                 steps: lower_steps(file, job_id, job.step_list())?,
                 outputs: vars(file, "outputs", &job.outputs)?,
-                container: job.container.as_ref().map(container_json),
-                services: match &job.services {
-                    Some(services) => Value::Object(
+                container: job.container.as_ref().map(container_spec),
+                services: job
+                    .services
+                    .as_ref()
+                    .map(|services| {
                         services
                             .entries
                             .iter()
-                            .map(|(id, s)| (id.clone(), container_json(&s.container)))
-                            .collect(),
-                    ),
-                    None => Value::Null,
-                },
+                            .map(|(id, s)| (id.clone(), container_spec(&s.container)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })),
         };
         Ok(PlanJob {

@@ -450,3 +450,74 @@ fn composite_action_step_without_run_or_uses_is_an_error() {
         "acts/greet/action.yml: step at acts/greet/action.yml:7:7 has neither 'run' nor 'uses'"
     );
 }
+
+/// `container:` and `services:` become typed specs holding the template text as written.
+#[test]
+fn containers_and_services_are_typed() {
+    let plan = lower_text(
+        r#"on: push
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    container:
+      image: node:${{ matrix.node }}
+      credentials:
+        username: octo
+        password: ${{ secrets.PW }}
+      env:
+        NODE_ENV: test
+      ports: [80, "8080:80"]
+      volumes: [data:/data]
+      options: --cpus 1
+    services:
+      redis: redis:7
+      db:
+        image: postgres
+        options: --health-cmd pg_isready
+    steps:
+      - run: echo
+  b:
+    runs-on: ubuntu-latest
+    container: alpine
+    steps:
+      - run: echo
+"#,
+        &[],
+    )
+    .unwrap();
+    let job = |key: &str| match &plan
+        .graph
+        .jobs
+        .iter()
+        .find(|j| j.job_id == key)
+        .unwrap()
+        .body
+    {
+        JobBody::Steps(s) => s.clone(),
+        JobBody::Call(_) => panic!("{key} is a call"),
+    };
+    let a = job("a");
+    let container = a.container.clone().unwrap();
+    assert_eq!(container.image, "node:${{ matrix.node }}");
+    let credentials = container.credentials.clone().unwrap();
+    assert_eq!(credentials.username.as_deref(), Some("octo"));
+    assert_eq!(credentials.password.as_deref(), Some("${{ secrets.PW }}"));
+    assert_eq!(container.env, [("NODE_ENV".to_owned(), "test".to_owned())]);
+    assert_eq!(container.ports, ["80", "8080:80"]);
+    assert_eq!(container.volumes, ["data:/data"]);
+    assert_eq!(container.options.as_deref(), Some("--cpus 1"));
+    let services: Vec<(&str, &str)> = a
+        .services
+        .iter()
+        .map(|(key, s)| (key.as_str(), s.image.as_str()))
+        .collect();
+    assert_eq!(services, [("redis", "redis:7"), ("db", "postgres")]);
+    assert_eq!(
+        a.services[1].1.options.as_deref(),
+        Some("--health-cmd pg_isready")
+    );
+    assert!(a.uses_containers());
+    let b = job("b");
+    assert_eq!(b.container.unwrap().image, "alpine");
+    assert!(b.services.is_empty());
+}

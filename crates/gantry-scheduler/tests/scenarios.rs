@@ -204,7 +204,7 @@ fn graph(
                 steps: vec![],
                 outputs: vec![],
                 container: None,
-                services: serde_json::Value::Null,
+                services: Vec::new(),
             })),
             Some(name) => {
                 let def = called

@@ -345,9 +345,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         .any(|(_, p)| matches!(p, gantry_executor::Platform::Docker(_)))
         || plans.iter().any(|(p, _)| {
             p.graph.jobs.iter().any(|j| match &j.body {
-                gantry_plan::JobBody::Steps(s) => {
-                    s.container.as_ref().is_some_and(|c| !c.is_null()) || !s.services.is_null()
-                }
+                gantry_plan::JobBody::Steps(s) => s.uses_containers(),
                 gantry_plan::JobBody::Call(_) => false,
             })
         });
