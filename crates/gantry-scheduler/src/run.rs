@@ -42,6 +42,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::concurrency::ConcurrencyGroups;
+use crate::error::{render, InputTypeError, PrepareError};
 use crate::eval::{self, ctx_from_json, JobStatus};
 use crate::event::{JobOutcome, RunEvent, RunOutcome};
 
@@ -697,7 +698,10 @@ impl Run {
                 None => None,
                 Some(tree) => {
                     let expanded = eval::eval_tree(tree, &expr_contexts, &status)
-                        .and_then(|value| matrix::expand_matrix(&value).map_err(|e| e.to_string()));
+                        .map_err(PrepareError::Eval)
+                        .and_then(|value| {
+                            matrix::expand_matrix(&value).map_err(PrepareError::Matrix)
+                        });
                     match expanded {
                         Ok(combinations) => Some(combinations),
                         Err(err) => {
@@ -862,29 +866,27 @@ impl Run {
             return;
         };
         let scope = &self.scopes[self.nodes[node].scope];
-        let prepared = (|ctx: JsonMap| -> Result<PreparedLeg, String> {
+        let prepared = (|ctx: JsonMap| -> Result<PreparedLeg, PrepareError> {
             let mut runs_on = Vec::new();
             for label in &steps_job.runs_on {
-                let value = eval::eval_tree(label, &expr_contexts, status)
-                    .map_err(|e| format!("runs-on: {e}"))?;
+                let value =
+                    eval::eval_tree(label, &expr_contexts, status).map_err(PrepareError::RunsOn)?;
                 flatten_labels(&value, &mut runs_on);
             }
             let timeout = match &job.timeout_minutes {
                 Some(text) => eval::eval_number(text, &expr_contexts, status)
-                    .map_err(|e| format!("timeout-minutes: {e}"))?,
+                    .map_err(PrepareError::TimeoutMinutes)?,
                 None => DEFAULT_TIMEOUT_MINUTES,
             };
             if timeout <= 0.0 {
-                return Err(format!(
-                    "timeout-minutes must be greater than 0, got {timeout}"
-                ));
+                return Err(PrepareError::TimeoutNotPositive(timeout));
             }
             let group = match &job.concurrency {
                 Some(spec) => {
                     let group = eval::eval_string(&spec.group, &expr_contexts, status)
-                        .map_err(|e| format!("concurrency: {e}"))?;
+                        .map_err(PrepareError::Concurrency)?;
                     let cancel = eval::eval_bool(&spec.cancel_in_progress, &expr_contexts, status)
-                        .map_err(|e| format!("concurrency: {e}"))?;
+                        .map_err(PrepareError::Concurrency)?;
                     (!group.is_empty()).then_some((group, cancel))
                 }
                 None => None,
@@ -898,7 +900,7 @@ impl Run {
                         leg.continue_on_error,
                     )
                 }
-                _ => return Err("internal: job is not running".to_owned()),
+                _ => return Err(PrepareError::NotRunning),
             };
             let mut env = scope.graph.env.clone();
             env.extend(steps_job.env.iter().cloned());
@@ -928,7 +930,7 @@ impl Run {
         let (spec, timeout, group) = match prepared {
             Ok(prepared) => prepared,
             Err(err) => {
-                self.send_done(node, leg, failed_result(err));
+                self.send_done(node, leg, failed_result(render(&err)));
                 return;
             }
         };
@@ -969,7 +971,7 @@ impl Run {
         ),
     ) {
         let scope = &self.scopes[self.nodes[node].scope];
-        let prepared = (|| -> Result<(JsonMap, IndexMap<String, String>), String> {
+        let prepared = (|| -> Result<(JsonMap, IndexMap<String, String>), PrepareError> {
             let mut given = IndexMap::new();
             for (name, tree) in &call.with {
                 if !call
@@ -978,9 +980,7 @@ impl Run {
                     .iter()
                     .any(|input| input.name.eq_ignore_ascii_case(name))
                 {
-                    return Err(format!(
-                        "invalid input, {name} is not defined in the referenced workflow"
-                    ));
+                    return Err(PrepareError::UnknownInput(name.clone()));
                 }
                 given.insert(
                     name.to_lowercase(),
@@ -994,10 +994,7 @@ impl Run {
                     None => match &input.default {
                         Some(default) => eval::eval_tree(default, &expr_contexts, status)?,
                         None if input.required => {
-                            return Err(format!(
-                                "input {} is required, but not provided while calling",
-                                input.name
-                            ))
+                            return Err(PrepareError::MissingInput(input.name.clone()))
                         }
                         None => match input.input_type.as_str() {
                             "boolean" => serde_json::Value::Bool(false),
@@ -1046,9 +1043,7 @@ impl Run {
             }
             for (name, required) in &call.called.secrets {
                 if *required && !secrets.keys().any(|k| k.eq_ignore_ascii_case(name)) {
-                    return Err(format!(
-                        "secret {name} is required, but not provided while calling"
-                    ));
+                    return Err(PrepareError::MissingSecret(name.clone()));
                 }
             }
             Ok((inputs, secrets))
@@ -1059,7 +1054,7 @@ impl Run {
                 self.send_done(
                     node,
                     leg,
-                    failed_result(format!("calling {}: {err}", call.uses)),
+                    failed_result(format!("calling {}: {}", call.uses, render(&err))),
                 );
                 return;
             }
@@ -1268,7 +1263,7 @@ fn coerce_input(
     name: &str,
     input_type: &str,
     value: serde_json::Value,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, InputTypeError> {
     use serde_json::Value as J;
     match (input_type, value) {
         ("boolean", J::Bool(b)) => Ok(J::Bool(b)),
@@ -1280,17 +1275,26 @@ fn coerce_input(
             .ok()
             .and_then(serde_json::Number::from_f64)
             .map(J::Number)
-            .ok_or_else(|| format!("input {name} must be a number, got '{s}'")),
-        ("boolean" | "number", other) => {
-            Err(format!("input {name} must be a {input_type}, got {other}"))
-        }
+            .ok_or_else(|| InputTypeError::NotANumberText {
+                name: name.to_owned(),
+                got: s.clone(),
+            }),
+        ("boolean" | "number", other) => Err(InputTypeError::WrongType {
+            name: name.to_owned(),
+            expected: input_type.to_owned(),
+            got: other.to_string(),
+        }),
         (_, J::String(s)) => Ok(J::String(s)),
         (_, J::Null) => Ok(J::String(String::new())),
         (_, J::Bool(b)) => Ok(J::String(b.to_string())),
         (_, J::Number(n)) => Ok(J::String(
             Value::from_json(&J::Number(n)).to_interpolated_string(),
         )),
-        (_, other) => Err(format!("input {name} must be a string, got {other}")),
+        (_, other) => Err(InputTypeError::WrongType {
+            name: name.to_owned(),
+            expected: "string".to_owned(),
+            got: other.to_string(),
+        }),
     }
 }
 
