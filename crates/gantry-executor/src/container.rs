@@ -26,7 +26,9 @@ use gantry_expr::{Map, Value};
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
+use crate::eval::EvalError;
 use crate::host_ports::{self, PortClaims};
+use crate::job::error_chain;
 use crate::job::Job;
 use crate::output::OutputSink;
 use crate::process::{Fragment, ProcessEnd, ProcessSpec, RunLimits, Stream};
@@ -80,12 +82,31 @@ pub(crate) struct ContainerDef {
     pub credentials: Option<RegistryAuth>,
 }
 
+/// A field of a `container:` or `services.<id>:` whose template failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum DefError {
+    #[error(transparent)]
+    Value(#[from] EvalError),
+    #[error("credentials.{field}")]
+    Credentials {
+        field: &'static str,
+        #[source]
+        source: EvalError,
+    },
+    #[error("env '{name}'")]
+    Env {
+        name: String,
+        #[source]
+        source: EvalError,
+    },
+}
+
 /// Evaluates a `container:` or `services.<id>:` spec; `None` when the image comes out empty,
 /// which on GitHub means the job runs on the runner itself.
 pub(crate) fn evaluate_def(
     spec: &gantry_plan::ContainerSpec,
-    eval: &mut dyn FnMut(&str) -> Result<String, String>,
-) -> Result<Option<ContainerDef>, String> {
+    eval: &mut dyn FnMut(&str) -> Result<String, EvalError>,
+) -> Result<Option<ContainerDef>, DefError> {
     let mut def = ContainerDef {
         image: eval(&spec.image)?.trim().to_owned(),
         ..ContainerDef::default()
@@ -100,8 +121,11 @@ pub(crate) fn evaluate_def(
         def.command = Some(eval(command)?);
     }
     if let Some(credentials) = &spec.credentials {
-        let mut field = |name: &str, template: &Option<String>| match template {
-            Some(template) => eval(template).map_err(|e| format!("credentials.{name}: {e}")),
+        let mut field = |name: &'static str, template: &Option<String>| match template {
+            Some(template) => eval(template).map_err(|source| DefError::Credentials {
+                field: name,
+                source,
+            }),
             None => Ok(String::new()),
         };
         let username = field("username", &credentials.username)?;
@@ -112,7 +136,10 @@ pub(crate) fn evaluate_def(
         }
     }
     for (name, template) in &spec.env {
-        let value = eval(template).map_err(|e| format!("env '{name}': {e}"))?;
+        let value = eval(template).map_err(|source| DefError::Env {
+            name: name.clone(),
+            source,
+        })?;
         def.env.push((name.clone(), value));
     }
     for port in &spec.ports {
@@ -287,8 +314,8 @@ impl Job {
         let mut eval = |raw: &str| crate::eval::eval_string(raw, &scope, &host);
         let mut plan = DockerPlan::default();
         if let Some(container) = &spec.container {
-            plan.container =
-                evaluate_def(container, &mut eval).map_err(|e| format!("container: {e}"))?;
+            plan.container = evaluate_def(container, &mut eval)
+                .map_err(|e| format!("container: {}", error_chain(&e)))?;
         }
         if spec.container.is_none() {
             let platform = spec.runs_on.iter().find_map(|label| {
@@ -306,8 +333,8 @@ impl Job {
             }
         }
         for (key, service) in &spec.services {
-            if let Some(def) =
-                evaluate_def(service, &mut eval).map_err(|e| format!("services.{key}: {e}"))?
+            if let Some(def) = evaluate_def(service, &mut eval)
+                .map_err(|e| format!("services.{key}: {}", error_chain(&e)))?
             {
                 plan.services.push((key.clone(), def));
             }
@@ -985,10 +1012,11 @@ mod tests {
     #[test]
     fn container_values() {
         let eval =
-            |raw: &str| -> Result<String, String> { Ok(raw.replace("${{ matrix.pg }}", "16")) };
+            |raw: &str| -> Result<String, EvalError> { Ok(raw.replace("${{ matrix.pg }}", "16")) };
         let check = |spec: ContainerSpec, expected: Option<ContainerDef>| {
-            let mut eval =
-                |raw: &str| -> Result<String, String> { Ok(raw.replace("${{ matrix.pg }}", "16")) };
+            let mut eval = |raw: &str| -> Result<String, EvalError> {
+                Ok(raw.replace("${{ matrix.pg }}", "16"))
+            };
             assert_eq!(evaluate_def(&spec, &mut eval), Ok(expected));
         };
         let image = |image: &str| ContainerSpec {
@@ -1054,12 +1082,20 @@ mod tests {
             },
             &mut |raw: &str| {
                 if raw == "bad" {
-                    Err("boom".to_owned())
+                    Err(EvalError::Expression(gantry_expr::Error::new(
+                        gantry_expr::ErrorKind::Evaluation,
+                        "boom",
+                        gantry_expr::Span::new(0, 0),
+                        "",
+                    )))
                 } else {
                     eval(raw)
                 }
             },
         );
-        assert_eq!(failing, Err("env 'A': boom".to_owned()));
+        assert_eq!(
+            failing.map_err(|e| error_chain(&e)),
+            Err("env 'A': boom".to_owned())
+        );
     }
 }

@@ -72,36 +72,53 @@ impl Host for StatusHost<'_> {
     }
 }
 
-/// An evaluation error as the log shows it.
-pub fn describe(error: &gantry_expr::Error) -> String {
-    error.message.clone()
+/// A step-level `${{ }}` that failed, or a setting of the wrong type.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalError {
+    /// Shown as GitHub's message without the position (the log names the step).
+    #[error("{}", .0.message)]
+    Expression(gantry_expr::Error),
+    #[error("timeout-minutes must be a number, got '{got}'")]
+    MinutesNotANumber { got: String },
+    #[error("timeout-minutes must be a positive number, got {minutes}")]
+    MinutesNotPositive { minutes: f64 },
+}
+
+impl From<gantry_expr::Error> for EvalError {
+    fn from(error: gantry_expr::Error) -> EvalError {
+        EvalError::Expression(error)
+    }
 }
 
 /// Evaluates a template: a single `${{ }}` keeps its value's type, anything else is a string.
-pub fn eval_value(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<Value, String> {
+pub fn eval_value(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<Value, EvalError> {
     if !raw.contains("${{") {
         return Ok(Value::from(raw));
     }
-    let template = gantry_expr::parse_template(raw).map_err(|e| describe(&e))?;
+    let template = gantry_expr::parse_template(raw)?;
     if let Some(expr) = template.as_single_expr() {
-        return gantry_expr::evaluate(expr, contexts, host).map_err(|e| describe(&e));
+        return gantry_expr::evaluate(expr, contexts, host).map_err(EvalError::from);
     }
     gantry_expr::evaluate_template(&template, contexts, host)
         .map(Value::from)
-        .map_err(|e| describe(&e))
+        .map_err(EvalError::from)
 }
 
 /// Evaluates a template to a string (as interpolated into `run:`, `env:`, `with:`).
-pub fn eval_string(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<String, String> {
+pub fn eval_string(
+    raw: &str,
+    contexts: &dyn Contexts,
+    host: &dyn Host,
+) -> Result<String, EvalError> {
     if !raw.contains("${{") {
         return Ok(raw.to_owned());
     }
-    let template = gantry_expr::parse_template(raw).map_err(|e| describe(&e))?;
-    gantry_expr::evaluate_template(&template, contexts, host).map_err(|e| describe(&e))
+    let template = gantry_expr::parse_template(raw)?;
+    gantry_expr::evaluate_template(&template, contexts, host).map_err(EvalError::from)
 }
 
 /// `continue-on-error` and similar booleans: `true`, `"true"`, or an expression giving either.
-pub fn eval_bool(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<bool, String> {
+pub fn eval_bool(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<bool, EvalError> {
     let value = eval_value(raw.trim(), contexts, host)?;
     Ok(match &value {
         Value::Bool(b) => *b,
@@ -111,28 +128,30 @@ pub fn eval_bool(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<
 }
 
 /// `timeout-minutes` of a step: a number or an expression giving one.
-pub fn eval_minutes(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<f64, String> {
+pub fn eval_minutes(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<f64, EvalError> {
     let value = eval_value(raw.trim(), contexts, host)?;
     let minutes = match &value {
         Value::Number(n) => *n,
         Value::String(s) => s
             .trim()
             .parse::<f64>()
-            .map_err(|_| format!("timeout-minutes must be a number, got '{s}'"))?,
+            .map_err(|_| EvalError::MinutesNotANumber { got: s.to_string() })?,
         _ => value.to_number(),
     };
     if minutes.is_nan() || minutes < 0.0 {
-        return Err(format!(
-            "timeout-minutes must be a positive number, got {minutes}"
-        ));
+        return Err(EvalError::MinutesNotPositive { minutes });
     }
     Ok(minutes)
 }
 
 /// Evaluates a step's `if:` (GitHub's implicit `success() &&` lives in
 /// [`gantry_expr::evaluate_condition`]).
-pub fn eval_condition(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<bool, String> {
-    gantry_expr::evaluate_condition(raw, contexts, host).map_err(|e| describe(&e))
+pub fn eval_condition(
+    raw: &str,
+    contexts: &dyn Contexts,
+    host: &dyn Host,
+) -> Result<bool, EvalError> {
+    gantry_expr::evaluate_condition(raw, contexts, host).map_err(EvalError::from)
 }
 
 #[cfg(test)]
