@@ -20,8 +20,50 @@ use gantry_workflow::model::{Action, RunsKind};
 use indexmap::IndexMap;
 
 use crate::eval::{eval_condition, eval_string};
-use crate::job::{ActionInfo, ActionResult, Frame, Job, PostKind, PostStep, ProcessStep};
+use crate::job::{
+    error_chain, ActionInfo, ActionResult, Frame, Job, PostKind, PostStep, ProcessStep,
+};
 use crate::shell::which;
+
+/// Why a `uses:` step cannot run: its reference, its metadata, or its inputs.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ActionError {
+    #[error("'{uses}' names no image")]
+    NoImage { uses: String },
+    #[error("Expected format {{owner}}/{{repo}}[/path]@ref. Actual '{uses}'")]
+    BadReference { uses: String },
+    #[error("Can't find 'action.yml' or 'action.yaml' under '{}'. Did you forget to run actions/checkout before running your local action?", dir.display())]
+    NoMetadata { dir: PathBuf },
+    #[error("cannot read {}", file.display())]
+    ReadMetadata {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    InvalidMetadata {
+        file: PathBuf,
+        line: u32,
+        column: u32,
+        message: String,
+    },
+    #[error("Unable to resolve action '{uses}': not found in the action cache '{}' (expected '{}') and not a built-in action", cache.display(), expected.display())]
+    NotInCache {
+        uses: String,
+        cache: PathBuf,
+        expected: PathBuf,
+    },
+    #[error("Unable to resolve action '{uses}': no action cache is configured and it is not a built-in action")]
+    NoCache { uses: String },
+    #[error("error evaluating with '{name}'")]
+    With {
+        name: String,
+        #[source]
+        source: crate::eval::EvalError,
+    },
+    #[error("JavaScript actions need 'node' on PATH")]
+    NoNode,
+}
 
 /// Where a `uses:` points.
 pub(crate) enum Resolved {
@@ -71,26 +113,25 @@ fn metadata_file(dir: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn load_metadata(dir: &Path) -> Result<Box<Action>, String> {
-    let file = metadata_file(dir).ok_or_else(|| {
-            format!(
-                "Can't find 'action.yml' or 'action.yaml' under '{}'. Did you forget to run actions/checkout before running your local action?",
-                dir.display()
-            )
-        })?;
-    let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+fn load_metadata(dir: &Path) -> Result<Box<Action>, ActionError> {
+    let file = metadata_file(dir).ok_or_else(|| ActionError::NoMetadata {
+        dir: dir.to_owned(),
+    })?;
+    let bytes = std::fs::read(&file).map_err(|source| ActionError::ReadMetadata {
+        file: file.clone(),
+        source,
+    })?;
     let (action, diagnostics) = gantry_workflow::load_action(&bytes);
     if let Some(d) = diagnostics
         .iter()
         .find(|d| d.severity == gantry_workflow::Severity::Error)
     {
-        return Err(format!(
-            "{}:{}:{}: {}",
-            file.display(),
-            d.span.start.line,
-            d.span.start.col,
-            d.message
-        ));
+        return Err(ActionError::InvalidMetadata {
+            file,
+            line: d.span.start.line,
+            column: d.span.start.col,
+            message: d.message.clone(),
+        });
     }
     Ok(Box::new(action))
 }
@@ -101,11 +142,13 @@ pub(crate) fn input_env_name(name: &str) -> String {
 }
 
 impl Job {
-    pub(crate) fn resolve(&self, uses: &str) -> Result<Resolved, String> {
+    pub(crate) fn resolve(&self, uses: &str) -> Result<Resolved, ActionError> {
         let uses = uses.trim();
         if let Some(image) = uses.strip_prefix("docker://") {
             if image.trim().is_empty() {
-                return Err(format!("'{uses}' names no image"));
+                return Err(ActionError::NoImage {
+                    uses: uses.to_owned(),
+                });
             }
             return Ok(Resolved::DockerImage(image.trim().to_owned()));
         }
@@ -122,8 +165,8 @@ impl Job {
                 action,
             });
         }
-        let remote = parse_remote(uses).ok_or_else(|| {
-            format!("Expected format {{owner}}/{{repo}}[/path]@ref. Actual '{uses}'")
+        let remote = parse_remote(uses).ok_or_else(|| ActionError::BadReference {
+            uses: uses.to_owned(),
         })?;
         if let Some(cache) = &self.options.action_cache {
             let root = cache
@@ -158,18 +201,17 @@ impl Job {
             return Ok(Resolved::Builtin(name));
         }
         Err(match &self.options.action_cache {
-            Some(cache) => format!(
-                "Unable to resolve action '{uses}': not found in the action cache '{}' (expected '{}') and not a built-in action",
-                cache.display(),
-                cache
+            Some(cache) => ActionError::NotInCache {
+                uses: uses.to_owned(),
+                cache: cache.clone(),
+                expected: cache
                     .join(&remote.owner)
                     .join(&remote.repo)
-                    .join(&remote.git_ref)
-                    .display()
-            ),
-            None => format!(
-                "Unable to resolve action '{uses}': no action cache is configured and it is not a built-in action"
-            ),
+                    .join(&remote.git_ref),
+            },
+            None => ActionError::NoCache {
+                uses: uses.to_owned(),
+            },
         })
     }
 
@@ -179,13 +221,15 @@ impl Job {
         frame: &Frame,
         step_env: &IndexMap<String, String>,
         with: &[(String, String)],
-    ) -> Result<IndexMap<String, String>, String> {
+    ) -> Result<IndexMap<String, String>, ActionError> {
         let scope = self.scope(frame, step_env);
         let host = self.status_host(frame);
         let mut out = IndexMap::new();
         for (k, raw) in with {
-            let v = eval_string(raw, &scope, &host)
-                .map_err(|e| format!("error evaluating with '{k}': {e}"))?;
+            let v = eval_string(raw, &scope, &host).map_err(|source| ActionError::With {
+                name: k.clone(),
+                source,
+            })?;
             out.insert(k.clone(), v);
         }
         Ok(out)
@@ -247,14 +291,14 @@ impl Job {
         let given = match self.eval_with(frame, step_env, with) {
             Ok(w) => w,
             Err(e) => {
-                self.error(log, &e);
+                self.error(log, &error_chain(&e));
                 return ActionResult::failure();
             }
         };
         let resolved = match self.resolve(uses) {
             Ok(r) => r,
             Err(e) => {
-                self.error(log, &e);
+                self.error(log, &error_chain(&e));
                 return ActionResult::failure();
             }
         };
@@ -477,13 +521,12 @@ impl Job {
         ActionResult { outcome, outputs }
     }
 
-    pub(crate) fn node_program(&self) -> Result<PathBuf, String> {
+    pub(crate) fn node_program(&self) -> Result<PathBuf, ActionError> {
         if let Some(node) = &self.options.node {
             return Ok(node.clone());
         }
         let path: String = self.base_path.clone();
-        which("node", std::ffi::OsStr::new(&path))
-            .ok_or_else(|| "JavaScript actions need 'node' on PATH".to_owned())
+        which("node", std::ffi::OsStr::new(&path)).ok_or(ActionError::NoNode)
     }
 
     fn node_env(
@@ -524,7 +567,7 @@ impl Job {
         let node = match self.node_program() {
             Ok(n) => n,
             Err(e) => {
-                self.error(log, &e);
+                self.error(log, &e.to_string());
                 return ActionResult::failure();
             }
         };
@@ -602,7 +645,7 @@ impl Job {
             let node_program = match self.node_program() {
                 Ok(n) => n,
                 Err(e) => {
-                    self.error(None, &e);
+                    self.error(None, &e.to_string());
                     self.failed = true;
                     continue;
                 }
@@ -667,7 +710,7 @@ impl Job {
                     let node = match self.node_program() {
                         Ok(n) => n,
                         Err(e) => {
-                            self.error(None, &e);
+                            self.error(None, &e.to_string());
                             self.failed = true;
                             continue;
                         }
@@ -736,6 +779,47 @@ mod tests {
         assert_eq!(parse_remote("actions/checkout"), None);
         assert_eq!(parse_remote("checkout@v4"), None);
         assert_eq!(parse_remote("o/r@"), None);
+    }
+
+    #[test]
+    fn action_error_texts() {
+        let check = |error: ActionError, expected: &str| {
+            assert_eq!(crate::job::error_chain(&error), expected);
+        };
+        check(
+            ActionError::BadReference {
+                uses: "octo".into(),
+            },
+            "Expected format {owner}/{repo}[/path]@ref. Actual 'octo'",
+        );
+        check(
+            ActionError::NoMetadata {
+                dir: "/w/acts/a".into(),
+            },
+            "Can't find 'action.yml' or 'action.yaml' under '/w/acts/a'. Did you forget to run actions/checkout before running your local action?",
+        );
+        check(
+            ActionError::InvalidMetadata {
+                file: "/w/acts/a/action.yml".into(),
+                line: 3,
+                column: 5,
+                message: "unexpected key".into(),
+            },
+            "/w/acts/a/action.yml:3:5: unexpected key",
+        );
+        check(
+            ActionError::With {
+                name: "who".into(),
+                source: crate::eval::EvalError::MinutesNotPositive { minutes: -1.0 },
+            },
+            "error evaluating with 'who': timeout-minutes must be a positive number, got -1",
+        );
+        check(
+            ActionError::NoCache {
+                uses: "octo/x@v1".into(),
+            },
+            "Unable to resolve action 'octo/x@v1': no action cache is configured and it is not a built-in action",
+        );
     }
 
     #[test]
