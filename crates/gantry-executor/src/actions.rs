@@ -409,7 +409,10 @@ impl Job {
                         let run = match self.docker_run(frame, step_env, &dir, docker, &inputs) {
                             Ok(run) => run,
                             Err(e) => {
-                                self.error(log, &format!("The action '{uses}': {e}"));
+                                self.error(
+                                    log,
+                                    &format!("The action '{uses}': {}", error_chain(&e)),
+                                );
                                 return ActionResult::failure();
                             }
                         };
