@@ -12,7 +12,6 @@
 //! fetched from the network. Tests: `tests/host.rs`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use gantry_expr::{Map, Value};
 use gantry_plan::{lower_action_steps, Conclusion, JobEvent, JobSpec, StepAction, StepSpec};
@@ -21,7 +20,7 @@ use indexmap::IndexMap;
 
 use crate::eval::{eval_condition, eval_string};
 use crate::job::{
-    error_chain, ActionInfo, ActionResult, Frame, Job, PostKind, PostStep, ProcessStep,
+    error_chain, ActionInfo, ActionResult, Frame, Job, PostKind, PostStep, ProcessStep, StepCall,
 };
 use crate::shell::which;
 
@@ -139,6 +138,14 @@ fn load_metadata(dir: &Path) -> Result<Box<Action>, ActionError> {
 /// `INPUT_<NAME>` as the runner spells it.
 pub(crate) fn input_env_name(name: &str) -> String {
     format!("INPUT_{}", name.replace(' ', "_").to_ascii_uppercase())
+}
+
+/// A JavaScript action's entry points: `runs.main` (and `post`, with its condition) in `dir`.
+pub(crate) struct NodeEntry<'a> {
+    pub dir: &'a Path,
+    pub main: &'a str,
+    pub post: Option<String>,
+    pub post_if: String,
 }
 
 impl Job {
@@ -275,19 +282,19 @@ impl Job {
         inputs
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn run_uses(
         &mut self,
         frame: &mut Frame,
-        step: &StepSpec,
-        log: Option<usize>,
-        name: &str,
-        step_env: &IndexMap<String, String>,
+        call: StepCall<'_>,
         uses: &str,
         with: &[(String, String)],
-        timeout: Option<Duration>,
-        timeout_minutes: Option<f64>,
     ) -> ActionResult {
+        let StepCall {
+            step,
+            log,
+            env: step_env,
+            ..
+        } = call;
         let given = match self.eval_with(frame, step_env, with) {
             Ok(w) => w,
             Err(e) => {
@@ -345,18 +352,7 @@ impl Job {
                     args,
                     env: Vec::new(),
                 };
-                self.run_docker_action(
-                    frame,
-                    step,
-                    log,
-                    name,
-                    run,
-                    given,
-                    step_env,
-                    timeout,
-                    timeout_minutes,
-                )
-                .await
+                self.run_docker_action(frame, call, run, given).await
             }
             Resolved::Metadata { dir, action, info } => {
                 let inputs = self.complete_inputs(frame, step_env, &action, given, log);
@@ -372,10 +368,8 @@ impl Job {
                                 return ActionResult::failure();
                             }
                         };
-                        self.run_composite(
-                            frame, log, &action, steps, inputs, info, step_env, timeout,
-                        )
-                        .await
+                        self.run_composite(frame, call, &action, steps, inputs, info)
+                            .await
                     }
                     Some(RunsKind::Node(node)) => {
                         let Some(main) = node.main.as_ref().map(|m| m.raw.clone()) else {
@@ -388,22 +382,13 @@ impl Job {
                             .as_ref()
                             .map(|c| c.text.raw.clone())
                             .unwrap_or_else(|| "always()".to_owned());
-                        self.run_node(
-                            frame,
-                            step,
-                            log,
-                            name,
-                            &dir,
-                            &main,
+                        let entry = NodeEntry {
+                            dir: &dir,
+                            main: &main,
                             post,
                             post_if,
-                            inputs,
-                            info,
-                            step_env,
-                            timeout,
-                            timeout_minutes,
-                        )
-                        .await
+                        };
+                        self.run_node(frame, call, entry, inputs, info).await
                     }
                     Some(RunsKind::Docker(docker)) => {
                         let run = match self.docker_run(frame, step_env, &dir, docker, &inputs) {
@@ -416,18 +401,7 @@ impl Job {
                                 return ActionResult::failure();
                             }
                         };
-                        self.run_docker_action(
-                            frame,
-                            step,
-                            log,
-                            name,
-                            run,
-                            inputs,
-                            step_env,
-                            timeout,
-                            timeout_minutes,
-                        )
-                        .await
+                        self.run_docker_action(frame, call, run, inputs).await
                     }
                     Some(RunsKind::Unknown) | None => {
                         let using = action
@@ -447,18 +421,21 @@ impl Job {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn run_composite(
         &mut self,
         frame: &mut Frame,
-        log: Option<usize>,
+        call: StepCall<'_>,
         action: &Action,
         steps: Vec<StepSpec>,
         inputs: IndexMap<String, String>,
         info: ActionInfo,
-        step_env: &IndexMap<String, String>,
-        timeout: Option<Duration>,
     ) -> ActionResult {
+        let StepCall {
+            log,
+            env: step_env,
+            timeout,
+            ..
+        } = call;
         let own_deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let deadline = match (frame.deadline, own_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -550,23 +527,28 @@ impl Job {
         env
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn run_node(
         &mut self,
         frame: &mut Frame,
-        step: &StepSpec,
-        log: Option<usize>,
-        name: &str,
-        dir: &Path,
-        main: &str,
-        post: Option<String>,
-        post_if: String,
+        call: StepCall<'_>,
+        entry: NodeEntry<'_>,
         inputs: IndexMap<String, String>,
         info: ActionInfo,
-        step_env: &IndexMap<String, String>,
-        timeout: Option<Duration>,
-        timeout_minutes: Option<f64>,
     ) -> ActionResult {
+        let StepCall {
+            step,
+            log,
+            name,
+            env: step_env,
+            timeout,
+            timeout_minutes,
+        } = call;
+        let NodeEntry {
+            dir,
+            main,
+            post,
+            post_if,
+        } = entry;
         let node = match self.node_program() {
             Ok(n) => n,
             Err(e) => {

@@ -12,17 +12,15 @@
 //! Tests: `tests/docker.rs` (`docker_action_*`).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use gantry_docker::{labels, ContainerSpec, Engine};
 use gantry_expr::{Map, Value};
-use gantry_plan::StepSpec;
 use gantry_workflow::model::DockerRuns;
 use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
 use crate::container::PathMap;
-use crate::job::{ActionResult, Frame, Job, ProcessStep};
+use crate::job::{ActionResult, Frame, Job, ProcessStep, StepCall};
 use crate::output::OutputSink;
 use crate::process::{ProcessEnd, ProcessSpec, RunLimits};
 
@@ -208,19 +206,21 @@ impl Job {
     }
 
     /// Runs a Docker action step; `inputs` become `INPUT_*`.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn run_docker_action(
         &mut self,
         frame: &mut Frame,
-        step: &StepSpec,
-        log: Option<usize>,
-        name: &str,
+        call: StepCall<'_>,
         mut run: DockerRun,
         inputs: IndexMap<String, String>,
-        step_env: &IndexMap<String, String>,
-        timeout: Option<Duration>,
-        timeout_minutes: Option<f64>,
     ) -> ActionResult {
+        let StepCall {
+            step,
+            log,
+            name,
+            env: step_env,
+            timeout,
+            timeout_minutes,
+        } = call;
         let engine = match self.engine().await {
             Ok(engine) => engine,
             Err(e) => {

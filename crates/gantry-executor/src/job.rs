@@ -300,6 +300,20 @@ pub(crate) struct Job {
     pub job_key: String,
 }
 
+/// One step as the runners of its action see it: the step, where its log lines go, its display
+/// name, its evaluated `env`, and its time limit (the duration, and the minutes as written for
+/// the timeout message).
+#[derive(Clone, Copy)]
+pub(crate) struct StepCall<'a> {
+    pub step: &'a StepSpec,
+    /// The step's log (its index among the job's steps); `None` for job-level messages.
+    pub log: Option<usize>,
+    pub name: &'a str,
+    pub env: &'a IndexMap<String, String>,
+    pub timeout: Option<Duration>,
+    pub timeout_minutes: Option<f64>,
+}
+
 /// Result of running a step's action.
 pub(crate) struct ActionResult {
     pub outcome: Conclusion,
@@ -893,6 +907,14 @@ impl Job {
                         t.min(self.options.cancel_timeout)
                     }));
                 }
+                let call = StepCall {
+                    step,
+                    log: index,
+                    name,
+                    env: &step_env,
+                    timeout,
+                    timeout_minutes,
+                };
                 match &step.action {
                     StepAction::Run {
                         script,
@@ -901,32 +923,14 @@ impl Job {
                     } => {
                         self.run_script(
                             frame,
-                            step,
-                            index,
-                            name,
-                            &step_env,
+                            call,
                             script,
                             shell.as_deref(),
                             working_directory.as_deref(),
-                            timeout,
-                            timeout_minutes,
                         )
                         .await
                     }
-                    StepAction::Uses { uses, with } => {
-                        self.run_uses(
-                            frame,
-                            step,
-                            index,
-                            name,
-                            &step_env,
-                            uses,
-                            with,
-                            timeout,
-                            timeout_minutes,
-                        )
-                        .await
-                    }
+                    StepAction::Uses { uses, with } => self.run_uses(frame, call, uses, with).await,
                 }
             }
         };
@@ -1034,20 +1038,22 @@ impl Job {
         Ok(files)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn run_script(
         &mut self,
         frame: &mut Frame,
-        step: &StepSpec,
-        index: Option<usize>,
-        name: &str,
-        step_env: &IndexMap<String, String>,
+        call: StepCall<'_>,
         script: &str,
         shell: Option<&str>,
         working_directory: Option<&str>,
-        timeout: Option<Duration>,
-        timeout_minutes: Option<f64>,
     ) -> ActionResult {
+        let StepCall {
+            step,
+            log: index,
+            name,
+            env: step_env,
+            timeout,
+            timeout_minutes,
+        } = call;
         let script = {
             let scope = self.scope(frame, step_env);
             let host = self.status_host(frame);
