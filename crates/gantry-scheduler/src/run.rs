@@ -271,15 +271,15 @@ pub async fn run_plan(
         }
     }
 
-    let root = run.add_scope(
-        String::new(),
-        String::new(),
-        root_contexts,
-        Arc::new(plan.secrets.clone()),
+    let root = run.add_scope(NewScope {
+        prefix: String::new(),
+        display_prefix: String::new(),
+        contexts: root_contexts,
+        secrets: Arc::new(plan.secrets.clone()),
         graph,
-        Vec::new(),
-        None,
-    );
+        outputs: Vec::new(),
+        parent: None,
+    });
     if let Some(reason) = &refused {
         // Every job of a run that never got its concurrency group is cancelled.
         run.cancelled = true;
@@ -380,17 +380,16 @@ impl Run {
         &self.scopes[node.scope].graph.jobs[node.job_index]
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn add_scope(
-        &mut self,
-        prefix: String,
-        display_prefix: String,
-        contexts: JsonMap,
-        secrets: Arc<IndexMap<String, String>>,
-        graph: Arc<JobGraph>,
-        outputs: Vec<(String, String)>,
-        parent: Option<(usize, usize)>,
-    ) -> usize {
+    fn add_scope(&mut self, new: NewScope) -> usize {
+        let NewScope {
+            prefix,
+            display_prefix,
+            contexts,
+            secrets,
+            graph,
+            outputs,
+            parent,
+        } = new;
         let scope = self.scopes.len();
         let first = self.nodes.len();
         let ids: IndexMap<&str, usize> = graph
@@ -957,7 +956,6 @@ impl Run {
         });
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn start_call_leg(
         &mut self,
         node: usize,
@@ -1174,15 +1172,15 @@ impl Run {
             self.send_done(node, leg, JobResult::new(Conclusion::Success));
             return;
         }
-        let child = self.add_scope(
-            format!("{key}/"),
-            format!("{display_name} / "),
-            pending.contexts,
-            Arc::new(pending.secrets),
-            pending.graph,
-            pending.outputs,
-            Some((node, leg)),
-        );
+        let child = self.add_scope(NewScope {
+            prefix: format!("{key}/"),
+            display_prefix: format!("{display_name} / "),
+            contexts: pending.contexts,
+            secrets: Arc::new(pending.secrets),
+            graph: pending.graph,
+            outputs: pending.outputs,
+            parent: Some((node, leg)),
+        });
         if let NodeState::Running(run) = &mut self.nodes[node].state {
             if let Some(state) = run.legs.get_mut(leg) {
                 state.child_scope = Some(child);
@@ -1296,6 +1294,20 @@ fn coerce_input(
             got: other.to_string(),
         }),
     }
+}
+
+/// What a new scope (the run's workflow, or a called workflow inside a job's leg) starts from.
+struct NewScope {
+    /// Prepended to its jobs' keys (`caller/`), and to their display names (`caller / `).
+    prefix: String,
+    display_prefix: String,
+    contexts: JsonMap,
+    secrets: Arc<IndexMap<String, String>>,
+    graph: Arc<JobGraph>,
+    /// The called workflow's `outputs:` (empty for the run's own workflow).
+    outputs: Vec<(String, String)>,
+    /// The (node, leg) that called it.
+    parent: Option<(usize, usize)>,
 }
 
 /// A job spec, its timeout in minutes, and its concurrency group with `cancel-in-progress`.
