@@ -1429,13 +1429,4 @@ impl Job {
 }
 
 /// An error with its sources, for log lines.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    message
-}
+pub(crate) use gantry_plan::error_chain;

@@ -51,18 +51,25 @@ pub fn tojson_text(n: f64) -> String {
     }
 }
 
+/// NaN, the infinities and zero (either sign), spelled alike by JavaScript and .NET.
+fn special_text(n: f64) -> Option<&'static str> {
+    if n.is_nan() {
+        Some("NaN")
+    } else if n.is_infinite() {
+        Some(if n > 0.0 { "Infinity" } else { "-Infinity" })
+    } else if n == 0.0 {
+        Some("0")
+    } else {
+        None
+    }
+}
+
 /// **Printing an expression back** (a number literal in `Display` of the AST): JavaScript's
 /// `Number.prototype.toString()`; also the last step of [`expression_text`] and of
 /// [`tojson_text`].
 pub fn javascript_text(n: f64) -> String {
-    if n.is_nan() {
-        return "NaN".to_owned();
-    }
-    if n.is_infinite() {
-        return if n > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
-    }
-    if n == 0.0 {
-        return "0".to_owned();
+    if let Some(text) = special_text(n) {
+        return text.to_owned();
     }
     // Shortest round-trip digits and decimal exponent from Rust's `{:e}`: "d.ddde<exp>".
     let sci = format!("{:e}", n.abs());
@@ -188,14 +195,8 @@ fn count_digits(b: &[u8], i: &mut usize) -> usize {
 /// significant digits, exponent form from 1e15 and below 1e-4 (`3.10` is "3.1", `1e18` is
 /// "1E+18").
 pub fn yaml_text(n: f64) -> String {
-    if n.is_nan() {
-        return "NaN".to_owned();
-    }
-    if n.is_infinite() {
-        return if n > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
-    }
-    if n == 0.0 {
-        return "0".to_owned();
+    if let Some(text) = special_text(n) {
+        return text.to_owned();
     }
     // `d.dddddddddddddde±x`: 15 significant digits, rounded.
     let sci = format!("{:.14e}", n.abs());

@@ -19,6 +19,7 @@
 
 pub mod container;
 pub mod context;
+mod error_text;
 pub mod lower;
 pub mod matrix;
 pub mod plan;
@@ -27,6 +28,7 @@ pub mod spec;
 
 pub use container::{ContainerSpec, CredentialsSpec, ServicesSpec};
 pub use context::{github_context, GithubInfo};
+pub use error_text::error_chain;
 pub use lower::{lower, lower_action_steps, LowerError, RunContext, MAX_CALL_DEPTH};
 pub use plan::{
     CallInput, CallJob, CallSecrets, CalledWorkflow, ConcurrencySpec, GraphError, JobBody,

@@ -458,7 +458,7 @@ impl Lowerer<'_> {
                 file: file.to_owned(),
                 job: job_id.to_owned(),
                 path: path.to_owned(),
-                message: error_chain(&e),
+                message: crate::error_chain(&e),
             })?;
         let (called, diagnostics) = load_workflow(&bytes);
         if let Some(error) = diagnostics.iter().find(|d| d.severity == Severity::Error) {
@@ -590,16 +590,4 @@ pub fn lower(
         concurrency: concurrency(&workflow.concurrency),
         graph,
     })
-}
-
-/// An error with its causes, `: `-separated (a message field cannot hold a source).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }

@@ -61,17 +61,7 @@ pub(crate) enum PrepareError {
     Matrix(#[from] gantry_plan::matrix::MatrixError),
 }
 
-/// `error` and its causes, `: `-separated: the text a failed job shows.
-pub(crate) fn render(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use gantry_plan::error_chain as render;
 
 #[cfg(test)]
 mod tests {
