@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gantry_executor::{HostExecutor, HostExecutorOptions};
-use gantry_plan::{Conclusion, Executor, JobEvent, JobSpec, RunDefaults, StepSpec, WorkspaceSpec};
+use gantry_plan::{
+    Conclusion, ContainerSpec, Executor, JobEvent, JobSpec, RunDefaults, StepSpec, WorkspaceSpec,
+};
 use tokio_util::sync::CancellationToken;
 
 const DEFAULT_RUNS: usize = 5;
@@ -64,20 +66,30 @@ fn job(run_id: &str, in_container: bool) -> JobSpec {
         timeout_minutes: None,
         continue_on_error: false,
         workspace: WorkspaceSpec::default(),
-        container: in_container.then(|| {
-            serde_json::json!({"image": "gantry-test/debian:latest", "env": {"PGHOST": "postgres"}})
+        container: in_container.then(|| ContainerSpec {
+            image: "gantry-test/debian:latest".into(),
+            env: vec![("PGHOST".into(), "postgres".into())],
+            ..ContainerSpec::default()
         }),
-        services: serde_json::json!({
-            "postgres": {
-                "image": "gantry-test/postgres:latest",
-                "env": {"POSTGRES_PASSWORD": "bench"},
-                "options": "--health-cmd \"pg_isready -h 127.0.0.1 -U postgres\" --health-interval 1s --health-timeout 5s --health-retries 60",
-            },
-            "redis": {
-                "image": "gantry-test/redis:latest",
-                "options": "--health-cmd \"redis-cli ping\" --health-interval 1s --health-retries 60",
-            },
-        }),
+        services: vec![
+            (
+                "postgres".into(),
+                ContainerSpec {
+                    image: "gantry-test/postgres:latest".into(),
+                    env: vec![("POSTGRES_PASSWORD".into(), "bench".into())],
+                    options: Some("--health-cmd \"pg_isready -h 127.0.0.1 -U postgres\" --health-interval 1s --health-timeout 5s --health-retries 60".into()),
+                    ..ContainerSpec::default()
+                },
+            ),
+            (
+                "redis".into(),
+                ContainerSpec {
+                    image: "gantry-test/redis:latest".into(),
+                    options: Some("--health-cmd \"redis-cli ping\" --health-interval 1s --health-retries 60".into()),
+                    ..ContainerSpec::default()
+                },
+            ),
+        ],
     }
 }
 

@@ -39,7 +39,7 @@ fn job() -> JobSpec {
         continue_on_error: false,
         workspace: WorkspaceSpec::default(),
         container: None,
-        services: serde_json::Value::Null,
+        services: Vec::new(),
     }
 }
 

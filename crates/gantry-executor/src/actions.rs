@@ -14,16 +14,57 @@
 //! never touch the network. Tests: `tests/host.rs`, `tests/fetch.rs`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use gantry_expr::{Map, Value};
-use gantry_plan::{Conclusion, JobEvent, JobSpec, StepAction, StepSpec};
-use gantry_workflow::model::{Action, ExprOr, RunsKind};
+use gantry_plan::{lower_action_steps, Conclusion, JobEvent, JobSpec, StepAction, StepSpec};
+use gantry_workflow::model::{Action, RunsKind};
 use indexmap::IndexMap;
 
 use crate::eval::{eval_condition, eval_string};
-use crate::job::{ActionInfo, ActionResult, Frame, Job, PostKind, PostStep, ProcessStep};
+use crate::job::{
+    error_chain, ActionInfo, ActionResult, Frame, Job, PostKind, PostStep, ProcessStep, StepCall,
+};
 use crate::shell::which;
+
+/// Why a `uses:` step cannot run: its reference, its metadata, or its inputs.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ActionError {
+    #[error("'{uses}' names no image")]
+    NoImage { uses: String },
+    #[error("Expected format {{owner}}/{{repo}}[/path]@ref. Actual '{uses}'")]
+    BadReference { uses: String },
+    #[error("Can't find 'action.yml' or 'action.yaml' under '{}'. Did you forget to run actions/checkout before running your local action?", dir.display())]
+    NoMetadata { dir: PathBuf },
+    #[error("cannot read {}", file.display())]
+    ReadMetadata {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    InvalidMetadata {
+        file: PathBuf,
+        line: u32,
+        column: u32,
+        message: String,
+    },
+    #[error("Unable to resolve action '{uses}'")]
+    Fetch {
+        uses: String,
+        #[source]
+        source: crate::fetch::FetchError,
+    },
+    #[error("Unable to resolve action '{uses}': no action cache is configured and it is not a built-in action")]
+    NoCache { uses: String },
+    #[error("error evaluating with '{name}'")]
+    With {
+        name: String,
+        #[source]
+        source: crate::eval::EvalError,
+    },
+    #[error("JavaScript actions need 'node' on PATH")]
+    NoNode,
+}
 
 /// Where a `uses:` points.
 pub(crate) enum Resolved {
@@ -65,30 +106,33 @@ pub(crate) fn parse_remote(uses: &str) -> Option<RemoteRef> {
     })
 }
 
-fn load_metadata(dir: &Path) -> Result<Box<Action>, String> {
-    let file = ["action.yml", "action.yaml"]
+/// The action file of the action in `dir`: `action.yml`, else `action.yaml`.
+fn metadata_file(dir: &Path) -> Option<PathBuf> {
+    ["action.yml", "action.yaml"]
         .iter()
         .map(|f| dir.join(f))
         .find(|p| p.is_file())
-        .ok_or_else(|| {
-            format!(
-                "Can't find 'action.yml' or 'action.yaml' under '{}'. Did you forget to run actions/checkout before running your local action?",
-                dir.display()
-            )
-        })?;
-    let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+}
+
+fn load_metadata(dir: &Path) -> Result<Box<Action>, ActionError> {
+    let file = metadata_file(dir).ok_or_else(|| ActionError::NoMetadata {
+        dir: dir.to_owned(),
+    })?;
+    let bytes = std::fs::read(&file).map_err(|source| ActionError::ReadMetadata {
+        file: file.clone(),
+        source,
+    })?;
     let (action, diagnostics) = gantry_workflow::load_action(&bytes);
     if let Some(d) = diagnostics
         .iter()
         .find(|d| d.severity == gantry_workflow::Severity::Error)
     {
-        return Err(format!(
-            "{}:{}:{}: {}",
-            file.display(),
-            d.span.start.line,
-            d.span.start.col,
-            d.message
-        ));
+        return Err(ActionError::InvalidMetadata {
+            file,
+            line: d.span.start.line,
+            column: d.span.start.col,
+            message: d.message.clone(),
+        });
     }
     Ok(Box::new(action))
 }
@@ -98,70 +142,26 @@ pub(crate) fn input_env_name(name: &str) -> String {
     format!("INPUT_{}", name.replace(' ', "_").to_ascii_uppercase())
 }
 
-/// Converts an action.yml step into the step form the executor runs.
-fn to_step_spec(step: &gantry_workflow::model::Step, position: usize) -> StepSpec {
-    let expr_or_bool = |v: &ExprOr<bool>| match v {
-        ExprOr::Value(b) => b.to_string(),
-        ExprOr::Expr(t) => t.raw.clone(),
-    };
-    let expr_or_f64 = |v: &ExprOr<f64>| match v {
-        ExprOr::Value(n) => n.to_string(),
-        ExprOr::Expr(t) => t.raw.clone(),
-    };
-    let vars = |v: &Option<gantry_workflow::model::Vars>| -> Vec<(String, String)> {
-        v.as_ref()
-            .map(|vars| {
-                vars.entries
-                    .iter()
-                    .map(|(k, var)| (k.clone(), var.value.raw.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let action = match (&step.run, &step.uses) {
-        (Some(run), _) => StepAction::Run {
-            script: run.raw.clone(),
-            shell: step.shell.as_ref().map(|s| s.raw.clone()),
-            working_directory: step.working_directory.as_ref().map(|s| s.raw.clone()),
-        },
-        (None, Some(uses)) => StepAction::Uses {
-            uses: uses.raw.clone(),
-            with: vars(&step.with),
-        },
-        (None, None) => StepAction::Run {
-            script: String::new(),
-            shell: None,
-            working_directory: None,
-        },
-    };
-    let id = step.id.as_ref().map(|s| s.value.clone());
-    StepSpec {
-        generated_id: id.clone().unwrap_or_else(|| format!("__{position}")),
-        id,
-        name: step.name.as_ref().map(|n| n.raw.clone()),
-        if_expr: step
-            .if_
-            .as_ref()
-            .map(|c| c.text.raw.clone())
-            .unwrap_or_else(|| "success()".to_owned()),
-        action,
-        env: vars(&step.env),
-        continue_on_error: step
-            .continue_on_error
-            .as_ref()
-            .map(|c| expr_or_bool(&c.value))
-            .unwrap_or_else(|| "false".to_owned()),
-        timeout_minutes: step.timeout_minutes.as_ref().map(|t| expr_or_f64(&t.value)),
-        location: String::new(),
-    }
+/// A JavaScript action's entry points: `runs.main` (and `post`, with its condition) in `dir`.
+pub(crate) struct NodeEntry<'a> {
+    pub dir: &'a Path,
+    pub main: &'a str,
+    pub post: Option<String>,
+    pub post_if: String,
 }
 
 impl Job {
-    pub(crate) async fn resolve(&self, uses: &str, log: Option<usize>) -> Result<Resolved, String> {
+    pub(crate) async fn resolve(
+        &self,
+        uses: &str,
+        log: Option<usize>,
+    ) -> Result<Resolved, ActionError> {
         let uses = uses.trim();
         if let Some(image) = uses.strip_prefix("docker://") {
             if image.trim().is_empty() {
-                return Err(format!("'{uses}' names no image"));
+                return Err(ActionError::NoImage {
+                    uses: uses.to_owned(),
+                });
             }
             return Ok(Resolved::DockerImage(image.trim().to_owned()));
         }
@@ -178,8 +178,8 @@ impl Job {
                 action,
             });
         }
-        let remote = parse_remote(uses).ok_or_else(|| {
-            format!("Expected format {{owner}}/{{repo}}[/path]@ref. Actual '{uses}'")
+        let remote = parse_remote(uses).ok_or_else(|| ActionError::BadReference {
+            uses: uses.to_owned(),
         })?;
         if let Some(cache) = &self.options.action_cache {
             let root = cache
@@ -217,14 +217,17 @@ impl Job {
             return Ok(Resolved::Builtin(name));
         }
         let Some(fetcher) = &self.fetcher else {
-            return Err(format!(
-                "Unable to resolve action '{uses}': no action cache is configured and it is not a built-in action"
-            ));
+            return Err(ActionError::NoCache {
+                uses: uses.to_owned(),
+            });
         };
         let fetched = fetcher
             .fetch(&remote.owner, &remote.repo, &remote.git_ref)
             .await
-            .map_err(|e| format!("Unable to resolve action '{uses}': {e}"))?;
+            .map_err(|source| ActionError::Fetch {
+                uses: uses.to_owned(),
+                source,
+            })?;
         self.log(
             log,
             &format!(
@@ -255,13 +258,15 @@ impl Job {
         frame: &Frame,
         step_env: &IndexMap<String, String>,
         with: &[(String, String)],
-    ) -> Result<IndexMap<String, String>, String> {
+    ) -> Result<IndexMap<String, String>, ActionError> {
         let scope = self.scope(frame, step_env);
         let host = self.status_host(frame);
         let mut out = IndexMap::new();
         for (k, raw) in with {
-            let v = eval_string(raw, &scope, &host)
-                .map_err(|e| format!("error evaluating with '{k}': {e}"))?;
+            let v = eval_string(raw, &scope, &host).map_err(|source| ActionError::With {
+                name: k.clone(),
+                source,
+            })?;
             out.insert(k.clone(), v);
         }
         Ok(out)
@@ -307,30 +312,30 @@ impl Job {
         inputs
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn run_uses(
         &mut self,
         frame: &mut Frame,
-        step: &StepSpec,
-        log: Option<usize>,
-        name: &str,
-        step_env: &IndexMap<String, String>,
+        call: StepCall<'_>,
         uses: &str,
         with: &[(String, String)],
-        timeout: Option<Duration>,
-        timeout_minutes: Option<f64>,
     ) -> ActionResult {
+        let StepCall {
+            step,
+            log,
+            env: step_env,
+            ..
+        } = call;
         let given = match self.eval_with(frame, step_env, with) {
             Ok(w) => w,
             Err(e) => {
-                self.error(log, &e);
+                self.error(log, &error_chain(&e));
                 return ActionResult::failure();
             }
         };
         let resolved = match self.resolve(uses, log).await {
             Ok(r) => r,
             Err(e) => {
-                self.error(log, &e);
+                self.error(log, &error_chain(&e));
                 return ActionResult::failure();
             }
         };
@@ -377,39 +382,24 @@ impl Job {
                     args,
                     env: Vec::new(),
                 };
-                self.run_docker_action(
-                    frame,
-                    step,
-                    log,
-                    name,
-                    run,
-                    given,
-                    step_env,
-                    timeout,
-                    timeout_minutes,
-                )
-                .await
+                self.run_docker_action(frame, call, run, given).await
             }
             Resolved::Metadata { dir, action, info } => {
                 let inputs = self.complete_inputs(frame, step_env, &action, given, log);
                 let kind = action.runs.as_ref().map(|r| &r.kind);
                 match kind {
                     Some(RunsKind::Composite(composite)) => {
-                        let steps: Vec<StepSpec> = composite
-                            .steps
-                            .as_ref()
-                            .map(|s| {
-                                s.items
-                                    .iter()
-                                    .enumerate()
-                                    .map(|(i, st)| to_step_spec(st, i))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        self.run_composite(
-                            frame, log, &action, steps, inputs, info, step_env, timeout,
-                        )
-                        .await
+                        let file = metadata_file(&dir).unwrap_or_else(|| dir.join("action.yml"));
+                        let items = composite.steps.as_ref().map_or(&[][..], |s| &s.items);
+                        let steps = match lower_action_steps(&file.display().to_string(), items) {
+                            Ok(steps) => steps,
+                            Err(e) => {
+                                self.error(log, &e.to_string());
+                                return ActionResult::failure();
+                            }
+                        };
+                        self.run_composite(frame, call, &action, steps, inputs, info)
+                            .await
                     }
                     Some(RunsKind::Node(node)) => {
                         let Some(main) = node.main.as_ref().map(|m| m.raw.clone()) else {
@@ -422,43 +412,26 @@ impl Job {
                             .as_ref()
                             .map(|c| c.text.raw.clone())
                             .unwrap_or_else(|| "always()".to_owned());
-                        self.run_node(
-                            frame,
-                            step,
-                            log,
-                            name,
-                            &dir,
-                            &main,
+                        let entry = NodeEntry {
+                            dir: &dir,
+                            main: &main,
                             post,
                             post_if,
-                            inputs,
-                            info,
-                            step_env,
-                            timeout,
-                            timeout_minutes,
-                        )
-                        .await
+                        };
+                        self.run_node(frame, call, entry, inputs, info).await
                     }
                     Some(RunsKind::Docker(docker)) => {
                         let run = match self.docker_run(frame, step_env, &dir, docker, &inputs) {
                             Ok(run) => run,
                             Err(e) => {
-                                self.error(log, &format!("The action '{uses}': {e}"));
+                                self.error(
+                                    log,
+                                    &format!("The action '{uses}': {}", error_chain(&e)),
+                                );
                                 return ActionResult::failure();
                             }
                         };
-                        self.run_docker_action(
-                            frame,
-                            step,
-                            log,
-                            name,
-                            run,
-                            inputs,
-                            step_env,
-                            timeout,
-                            timeout_minutes,
-                        )
-                        .await
+                        self.run_docker_action(frame, call, run, inputs).await
                     }
                     Some(RunsKind::Unknown) | None => {
                         let using = action
@@ -478,18 +451,21 @@ impl Job {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn run_composite(
         &mut self,
         frame: &mut Frame,
-        log: Option<usize>,
+        call: StepCall<'_>,
         action: &Action,
         steps: Vec<StepSpec>,
         inputs: IndexMap<String, String>,
         info: ActionInfo,
-        step_env: &IndexMap<String, String>,
-        timeout: Option<Duration>,
     ) -> ActionResult {
+        let StepCall {
+            log,
+            env: step_env,
+            timeout,
+            ..
+        } = call;
         let own_deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let deadline = match (frame.deadline, own_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -555,13 +531,12 @@ impl Job {
         ActionResult { outcome, outputs }
     }
 
-    pub(crate) fn node_program(&self) -> Result<PathBuf, String> {
+    pub(crate) fn node_program(&self) -> Result<PathBuf, ActionError> {
         if let Some(node) = &self.options.node {
             return Ok(node.clone());
         }
         let path: String = self.base_path.clone();
-        which("node", std::ffi::OsStr::new(&path))
-            .ok_or_else(|| "JavaScript actions need 'node' on PATH".to_owned())
+        which("node", std::ffi::OsStr::new(&path)).ok_or(ActionError::NoNode)
     }
 
     fn node_env(
@@ -582,27 +557,32 @@ impl Job {
         env
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn run_node(
         &mut self,
         frame: &mut Frame,
-        step: &StepSpec,
-        log: Option<usize>,
-        name: &str,
-        dir: &Path,
-        main: &str,
-        post: Option<String>,
-        post_if: String,
+        call: StepCall<'_>,
+        entry: NodeEntry<'_>,
         inputs: IndexMap<String, String>,
         info: ActionInfo,
-        step_env: &IndexMap<String, String>,
-        timeout: Option<Duration>,
-        timeout_minutes: Option<f64>,
     ) -> ActionResult {
+        let StepCall {
+            step,
+            log,
+            name,
+            env: step_env,
+            timeout,
+            timeout_minutes,
+        } = call;
+        let NodeEntry {
+            dir,
+            main,
+            post,
+            post_if,
+        } = entry;
         let node = match self.node_program() {
             Ok(n) => n,
             Err(e) => {
-                self.error(log, &e);
+                self.error(log, &e.to_string());
                 return ActionResult::failure();
             }
         };
@@ -681,7 +661,7 @@ impl Job {
             let node_program = match self.node_program() {
                 Ok(n) => n,
                 Err(e) => {
-                    self.error(None, &e);
+                    self.error(None, &e.to_string());
                     self.failed = true;
                     continue;
                 }
@@ -746,7 +726,7 @@ impl Job {
                     let node = match self.node_program() {
                         Ok(n) => n,
                         Err(e) => {
-                            self.error(None, &e);
+                            self.error(None, &e.to_string());
                             self.failed = true;
                             continue;
                         }
@@ -815,6 +795,47 @@ mod tests {
         assert_eq!(parse_remote("actions/checkout"), None);
         assert_eq!(parse_remote("checkout@v4"), None);
         assert_eq!(parse_remote("o/r@"), None);
+    }
+
+    #[test]
+    fn action_error_texts() {
+        let check = |error: ActionError, expected: &str| {
+            assert_eq!(crate::job::error_chain(&error), expected);
+        };
+        check(
+            ActionError::BadReference {
+                uses: "octo".into(),
+            },
+            "Expected format {owner}/{repo}[/path]@ref. Actual 'octo'",
+        );
+        check(
+            ActionError::NoMetadata {
+                dir: "/w/acts/a".into(),
+            },
+            "Can't find 'action.yml' or 'action.yaml' under '/w/acts/a'. Did you forget to run actions/checkout before running your local action?",
+        );
+        check(
+            ActionError::InvalidMetadata {
+                file: "/w/acts/a/action.yml".into(),
+                line: 3,
+                column: 5,
+                message: "unexpected key".into(),
+            },
+            "/w/acts/a/action.yml:3:5: unexpected key",
+        );
+        check(
+            ActionError::With {
+                name: "who".into(),
+                source: crate::eval::EvalError::MinutesNotPositive { minutes: -1.0 },
+            },
+            "error evaluating with 'who': timeout-minutes must be a positive number, got -1",
+        );
+        check(
+            ActionError::NoCache {
+                uses: "octo/x@v1".into(),
+            },
+            "Unable to resolve action 'octo/x@v1': no action cache is configured and it is not a built-in action",
+        );
     }
 
     #[test]

@@ -26,7 +26,9 @@ use gantry_expr::{Map, Value};
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
+use crate::eval::EvalError;
 use crate::host_ports::{self, PortClaims};
+use crate::job::error_chain;
 use crate::job::Job;
 use crate::output::OutputSink;
 use crate::process::{Fragment, ProcessEnd, ProcessSpec, RunLimits};
@@ -80,73 +82,72 @@ pub(crate) struct ContainerDef {
     pub credentials: Option<RegistryAuth>,
 }
 
-/// Evaluates a raw `container:` value (a string image or a mapping); `None` when the image comes
-/// out empty, which on GitHub means the job runs on the runner itself.
+/// A field of a `container:` or `services.<id>:` whose template failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum DefError {
+    #[error(transparent)]
+    Value(#[from] EvalError),
+    #[error("credentials.{field}")]
+    Credentials {
+        field: &'static str,
+        #[source]
+        source: EvalError,
+    },
+    #[error("env '{name}'")]
+    Env {
+        name: String,
+        #[source]
+        source: EvalError,
+    },
+}
+
+/// Evaluates a `container:` or `services.<id>:` spec; `None` when the image comes out empty,
+/// which on GitHub means the job runs on the runner itself.
 pub(crate) fn evaluate_def(
-    raw: &Json,
-    eval: &mut dyn FnMut(&str) -> Result<String, String>,
-) -> Result<Option<ContainerDef>, String> {
-    let mut def = ContainerDef::default();
-    match raw {
-        Json::Null => return Ok(None),
-        Json::String(image) => def.image = eval(image)?,
-        Json::Object(map) => {
-            let text =
-                |value: &Json, eval: &mut dyn FnMut(&str) -> Result<String, String>| match value {
-                    Json::String(s) => eval(s),
-                    Json::Null => Ok(String::new()),
-                    other => Ok(other.to_string()),
-                };
-            for (key, value) in map {
-                match key.as_str() {
-                    "image" => def.image = text(value, eval)?,
-                    "options" => def.options = text(value, eval)?,
-                    "entrypoint" => def.entrypoint = Some(text(value, eval)?),
-                    "command" => def.command = Some(text(value, eval)?),
-                    "credentials" => {
-                        let field =
-                            |name: &str, eval: &mut dyn FnMut(&str) -> Result<String, String>| {
-                                match value.get(name) {
-                                    Some(raw) => text(raw, eval)
-                                        .map_err(|e| format!("credentials.{name}: {e}")),
-                                    None => Ok(String::new()),
-                                }
-                            };
-                        let username = field("username", eval)?;
-                        let password = field("password", eval)?;
-                        // GitHub ignores credentials without a username.
-                        if !username.is_empty() {
-                            def.credentials = Some(RegistryAuth { username, password });
-                        }
-                    }
-                    "env" => {
-                        if let Json::Object(env) = value {
-                            for (name, raw) in env {
-                                let value =
-                                    text(raw, eval).map_err(|e| format!("env '{name}': {e}"))?;
-                                def.env.push((name.clone(), value));
-                            }
-                        }
-                    }
-                    "ports" | "volumes" => {
-                        if let Json::Array(items) = value {
-                            for item in items {
-                                let value = text(item, eval)?;
-                                if key == "ports" {
-                                    def.ports.push(value);
-                                } else {
-                                    def.volumes.push(value);
-                                }
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        other => def.image = other.to_string(),
+    spec: &gantry_plan::ContainerSpec,
+    eval: &mut dyn FnMut(&str) -> Result<String, EvalError>,
+) -> Result<Option<ContainerDef>, DefError> {
+    let mut def = ContainerDef {
+        image: eval(&spec.image)?.trim().to_owned(),
+        ..ContainerDef::default()
+    };
+    if let Some(options) = &spec.options {
+        def.options = eval(options)?;
     }
-    def.image = def.image.trim().to_owned();
+    if let Some(entrypoint) = &spec.entrypoint {
+        def.entrypoint = Some(eval(entrypoint)?);
+    }
+    if let Some(command) = &spec.command {
+        def.command = Some(eval(command)?);
+    }
+    if let Some(credentials) = &spec.credentials {
+        let mut field = |name: &'static str, template: &Option<String>| match template {
+            Some(template) => eval(template).map_err(|source| DefError::Credentials {
+                field: name,
+                source,
+            }),
+            None => Ok(String::new()),
+        };
+        let username = field("username", &credentials.username)?;
+        let password = field("password", &credentials.password)?;
+        // GitHub ignores credentials without a username.
+        if !username.is_empty() {
+            def.credentials = Some(RegistryAuth { username, password });
+        }
+    }
+    for (name, template) in &spec.env {
+        let value = eval(template).map_err(|source| DefError::Env {
+            name: name.clone(),
+            source,
+        })?;
+        def.env.push((name.clone(), value));
+    }
+    for port in &spec.ports {
+        def.ports.push(eval(port)?);
+    }
+    for volume in &spec.volumes {
+        def.volumes.push(eval(volume)?);
+    }
     Ok((!def.image.is_empty()).then_some(def))
 }
 
@@ -312,10 +313,11 @@ impl Job {
         let host = self.status_host(&top);
         let mut eval = |raw: &str| crate::eval::eval_string(raw, &scope, &host);
         let mut plan = DockerPlan::default();
-        if let Some(raw) = &spec.container {
-            plan.container = evaluate_def(raw, &mut eval).map_err(|e| format!("container: {e}"))?;
+        if let Some(container) = &spec.container {
+            plan.container = evaluate_def(container, &mut eval)
+                .map_err(|e| format!("container: {}", error_chain(&e)))?;
         }
-        if plan.container.is_none() && spec.container.as_ref().is_none_or(Json::is_null) {
+        if spec.container.is_none() {
             let platform = spec.runs_on.iter().find_map(|label| {
                 self.options
                     .platforms
@@ -330,13 +332,11 @@ impl Job {
                 });
             }
         }
-        if let Json::Object(services) = &spec.services {
-            for (key, raw) in services {
-                if let Some(def) =
-                    evaluate_def(raw, &mut eval).map_err(|e| format!("services.{key}: {e}"))?
-                {
-                    plan.services.push((key.clone(), def));
-                }
+        for (key, service) in &spec.services {
+            if let Some(def) = evaluate_def(service, &mut eval)
+                .map_err(|e| format!("services.{key}: {}", error_chain(&e)))?
+            {
+                plan.services.push((key.clone(), def));
             }
         }
         Ok(plan)
@@ -961,6 +961,7 @@ pub(crate) async fn bounded(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gantry_plan::ContainerSpec;
 
     #[test]
     fn platforms() {
@@ -1008,27 +1009,41 @@ mod tests {
     #[test]
     fn container_values() {
         let eval =
-            |raw: &str| -> Result<String, String> { Ok(raw.replace("${{ matrix.pg }}", "16")) };
-        let check = |raw: Json, expected: Option<ContainerDef>| {
-            let mut eval =
-                |raw: &str| -> Result<String, String> { Ok(raw.replace("${{ matrix.pg }}", "16")) };
-            assert_eq!(evaluate_def(&raw, &mut eval), Ok(expected));
+            |raw: &str| -> Result<String, EvalError> { Ok(raw.replace("${{ matrix.pg }}", "16")) };
+        let check = |spec: ContainerSpec, expected: Option<ContainerDef>| {
+            let mut eval = |raw: &str| -> Result<String, EvalError> {
+                Ok(raw.replace("${{ matrix.pg }}", "16"))
+            };
+            assert_eq!(evaluate_def(&spec, &mut eval), Ok(expected));
         };
-        check(Json::Null, None);
-        check(Json::String("  ".into()), None);
+        let image = |image: &str| ContainerSpec {
+            image: image.into(),
+            ..ContainerSpec::default()
+        };
+        check(image("  "), None);
         check(
-            Json::String("postgres:${{ matrix.pg }}".into()),
+            image("postgres:${{ matrix.pg }}"),
             Some(ContainerDef {
                 image: "postgres:16".into(),
                 ..ContainerDef::default()
             }),
         );
         check(
-            serde_json::json!({
-                "image": "redis", "env": {"A": "1", "B": "${{ matrix.pg }}"},
-                "ports": ["6379", 5432], "volumes": ["/data"], "options": "--cpus 1",
-                "credentials": {"username": "u"}
-            }),
+            ContainerSpec {
+                image: "redis".into(),
+                env: vec![
+                    ("A".into(), "1".into()),
+                    ("B".into(), "${{ matrix.pg }}".into()),
+                ],
+                ports: vec!["6379".into(), "5432".into()],
+                volumes: vec!["/data".into()],
+                options: Some("--cpus 1".into()),
+                credentials: Some(gantry_plan::CredentialsSpec {
+                    username: Some("u".into()),
+                    password: None,
+                }),
+                ..ContainerSpec::default()
+            },
             Some(ContainerDef {
                 image: "redis".into(),
                 env: vec![("A".into(), "1".into()), ("B".into(), "16".into())],
@@ -1042,17 +1057,42 @@ mod tests {
                 ..ContainerDef::default()
             }),
         );
-        check(serde_json::json!({"image": ""}), None);
+        check(image(""), None);
+        // GitHub ignores credentials without a username.
+        check(
+            ContainerSpec {
+                credentials: Some(gantry_plan::CredentialsSpec {
+                    username: Some(String::new()),
+                    password: Some("p".into()),
+                }),
+                ..image("x")
+            },
+            Some(ContainerDef {
+                image: "x".into(),
+                ..ContainerDef::default()
+            }),
+        );
         let failing = evaluate_def(
-            &serde_json::json!({"image": "x", "env": {"A": "bad"}}),
+            &ContainerSpec {
+                env: vec![("A".into(), "bad".into())],
+                ..image("x")
+            },
             &mut |raw: &str| {
                 if raw == "bad" {
-                    Err("boom".to_owned())
+                    Err(EvalError::Expression(gantry_expr::Error::new(
+                        gantry_expr::ErrorKind::Evaluation,
+                        "boom",
+                        gantry_expr::Span::new(0, 0),
+                        "",
+                    )))
                 } else {
                     eval(raw)
                 }
             },
         );
-        assert_eq!(failing, Err("env 'A': boom".to_owned()));
+        assert_eq!(
+            failing.map_err(|e| error_chain(&e)),
+            Err("env 'A': boom".to_owned())
+        );
     }
 }

@@ -12,17 +12,15 @@
 //! Tests: `tests/docker.rs` (`docker_action_*`).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use gantry_docker::{labels, ContainerSpec, Engine};
 use gantry_expr::{Map, Value};
-use gantry_plan::StepSpec;
 use gantry_workflow::model::DockerRuns;
 use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
 use crate::container::PathMap;
-use crate::job::{ActionResult, Frame, Job, ProcessStep};
+use crate::job::{ActionResult, Frame, Job, ProcessStep, StepCall};
 use crate::output::OutputSink;
 use crate::process::{ProcessEnd, ProcessSpec, RunLimits};
 
@@ -47,6 +45,19 @@ pub(crate) struct DockerRun {
     pub env: Vec<(String, String)>,
 }
 
+/// Why a Docker action's `runs:` cannot be turned into a container to run.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DockerRunError {
+    #[error("runs.image is missing")]
+    NoImage,
+    #[error("{field}")]
+    Field {
+        field: String,
+        #[source]
+        source: crate::eval::EvalError,
+    },
+}
+
 impl Job {
     /// Evaluates an action's `runs:` for Docker, with its `inputs` in scope.
     pub(crate) fn docker_run(
@@ -56,7 +67,7 @@ impl Job {
         dir: &Path,
         runs: &DockerRuns,
         inputs: &IndexMap<String, String>,
-    ) -> Result<DockerRun, String> {
+    ) -> Result<DockerRun, DockerRunError> {
         let mut scope_frame = Frame::top();
         scope_frame.env = frame.env.clone();
         let values: Map = inputs
@@ -72,7 +83,7 @@ impl Job {
             .as_ref()
             .map(|i| i.raw.trim().to_owned())
             .filter(|i| !i.is_empty())
-            .ok_or_else(|| "runs.image is missing".to_owned())?;
+            .ok_or(DockerRunError::NoImage)?;
         let source = match image.strip_prefix("docker://") {
             Some(image) => ImageSource::Image(image.to_owned()),
             None => ImageSource::Dockerfile {
@@ -81,19 +92,28 @@ impl Job {
             },
         };
         let entrypoint = match &runs.entrypoint {
-            Some(e) => Some(eval(&e.raw).map_err(|e| format!("runs.entrypoint: {e}"))?),
+            Some(e) => Some(eval(&e.raw).map_err(|source| DockerRunError::Field {
+                field: "runs.entrypoint".to_owned(),
+                source,
+            })?),
             None => None,
         };
         let mut args = Vec::new();
         if let Some(list) = &runs.args {
             for arg in &list.value {
-                args.push(eval(&arg.raw).map_err(|e| format!("runs.args: {e}"))?);
+                args.push(eval(&arg.raw).map_err(|source| DockerRunError::Field {
+                    field: "runs.args".to_owned(),
+                    source,
+                })?);
             }
         }
         let mut env = Vec::new();
         if let Some(vars) = &runs.env {
             for (name, value) in &vars.entries {
-                let value = eval(&value.value.raw).map_err(|e| format!("runs.env.{name}: {e}"))?;
+                let value = eval(&value.value.raw).map_err(|source| DockerRunError::Field {
+                    field: format!("runs.env.{name}"),
+                    source,
+                })?;
                 env.push((name.clone(), value));
             }
         }
@@ -191,19 +211,21 @@ impl Job {
     }
 
     /// Runs a Docker action step; `inputs` become `INPUT_*`.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn run_docker_action(
         &mut self,
         frame: &mut Frame,
-        step: &StepSpec,
-        log: Option<usize>,
-        name: &str,
+        call: StepCall<'_>,
         mut run: DockerRun,
         inputs: IndexMap<String, String>,
-        step_env: &IndexMap<String, String>,
-        timeout: Option<Duration>,
-        timeout_minutes: Option<f64>,
     ) -> ActionResult {
+        let StepCall {
+            step,
+            log,
+            name,
+            env: step_env,
+            timeout,
+            timeout_minutes,
+        } = call;
         let engine = match self.engine().await {
             Ok(engine) => engine,
             Err(e) => {

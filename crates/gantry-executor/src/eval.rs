@@ -1,15 +1,14 @@
 //! `${{ }}` evaluation for the executor: the contexts a step sees, the status functions from the
 //! job's state so far, `hashFiles` over the workspace, and step conditions.
 //!
-//! Invariant: a condition without a status function means `success() && (condition)`, and the
-//! condition itself is not evaluated when `success()` is false (so its errors cannot fail a step
-//! that is skipped anyway), as on GitHub. All evaluation goes through `gantry_expr`.
+//! Invariant: all evaluation goes through `gantry_expr`, including GitHub's implicit
+//! `success() &&` of conditions (`gantry_expr::evaluate_condition`).
 //! Tests: the `tests` module below; end to end in `tests/host.rs`.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use gantry_expr::{Contexts, Expr, ExprKind, Host, StatusFunction, Value};
+use gantry_expr::{Contexts, Host, StatusFunction, Value};
 
 /// The named values one evaluation sees: the job's base contexts plus the current scope's `env`,
 /// `steps` and (in a composite action) `inputs` and an adjusted `github`.
@@ -73,36 +72,53 @@ impl Host for StatusHost<'_> {
     }
 }
 
-/// An evaluation error as the log shows it.
-pub fn describe(error: &gantry_expr::Error) -> String {
-    error.message.clone()
+/// A step-level `${{ }}` that failed, or a setting of the wrong type.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalError {
+    /// Shown as GitHub's message without the position (the log names the step).
+    #[error("{}", .0.message)]
+    Expression(gantry_expr::Error),
+    #[error("timeout-minutes must be a number, got '{got}'")]
+    MinutesNotANumber { got: String },
+    #[error("timeout-minutes must be a positive number, got {minutes}")]
+    MinutesNotPositive { minutes: f64 },
+}
+
+impl From<gantry_expr::Error> for EvalError {
+    fn from(error: gantry_expr::Error) -> EvalError {
+        EvalError::Expression(error)
+    }
 }
 
 /// Evaluates a template: a single `${{ }}` keeps its value's type, anything else is a string.
-pub fn eval_value(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<Value, String> {
+pub fn eval_value(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<Value, EvalError> {
     if !raw.contains("${{") {
         return Ok(Value::from(raw));
     }
-    let template = gantry_expr::parse_template(raw).map_err(|e| describe(&e))?;
+    let template = gantry_expr::parse_template(raw)?;
     if let Some(expr) = template.as_single_expr() {
-        return gantry_expr::evaluate(expr, contexts, host).map_err(|e| describe(&e));
+        return gantry_expr::evaluate(expr, contexts, host).map_err(EvalError::from);
     }
     gantry_expr::evaluate_template(&template, contexts, host)
         .map(Value::from)
-        .map_err(|e| describe(&e))
+        .map_err(EvalError::from)
 }
 
 /// Evaluates a template to a string (as interpolated into `run:`, `env:`, `with:`).
-pub fn eval_string(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<String, String> {
+pub fn eval_string(
+    raw: &str,
+    contexts: &dyn Contexts,
+    host: &dyn Host,
+) -> Result<String, EvalError> {
     if !raw.contains("${{") {
         return Ok(raw.to_owned());
     }
-    let template = gantry_expr::parse_template(raw).map_err(|e| describe(&e))?;
-    gantry_expr::evaluate_template(&template, contexts, host).map_err(|e| describe(&e))
+    let template = gantry_expr::parse_template(raw)?;
+    gantry_expr::evaluate_template(&template, contexts, host).map_err(EvalError::from)
 }
 
 /// `continue-on-error` and similar booleans: `true`, `"true"`, or an expression giving either.
-pub fn eval_bool(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<bool, String> {
+pub fn eval_bool(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<bool, EvalError> {
     let value = eval_value(raw.trim(), contexts, host)?;
     Ok(match &value {
         Value::Bool(b) => *b,
@@ -112,71 +128,30 @@ pub fn eval_bool(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<
 }
 
 /// `timeout-minutes` of a step: a number or an expression giving one.
-pub fn eval_minutes(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<f64, String> {
+pub fn eval_minutes(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<f64, EvalError> {
     let value = eval_value(raw.trim(), contexts, host)?;
     let minutes = match &value {
         Value::Number(n) => *n,
         Value::String(s) => s
             .trim()
             .parse::<f64>()
-            .map_err(|_| format!("timeout-minutes must be a number, got '{s}'"))?,
+            .map_err(|_| EvalError::MinutesNotANumber { got: s.to_string() })?,
         _ => value.to_number(),
     };
     if minutes.is_nan() || minutes < 0.0 {
-        return Err(format!(
-            "timeout-minutes must be a positive number, got {minutes}"
-        ));
+        return Err(EvalError::MinutesNotPositive { minutes });
     }
     Ok(minutes)
 }
 
-fn uses_status_function(expr: &Expr) -> bool {
-    let mut found = false;
-    expr.walk(&mut |e| {
-        if let ExprKind::Call { name, .. } = &e.kind {
-            if ["success", "failure", "always", "cancelled"]
-                .iter()
-                .any(|f| name.eq_ignore_ascii_case(f))
-            {
-                found = true;
-            }
-        }
-    });
-    found
-}
-
-/// Evaluates an `if:` condition (bare or wrapped in `${{ }}`; empty means `success()`).
-pub fn eval_condition(raw: &str, contexts: &dyn Contexts, host: &dyn Host) -> Result<bool, String> {
-    let text = raw.trim();
-    if text.is_empty() {
-        return host.status(StatusFunction::Success);
-    }
-    let template;
-    let bare;
-    let expr: &Expr = if text.contains("${{") {
-        template = gantry_expr::parse_template(text).map_err(|e| describe(&e))?;
-        match template.as_single_expr() {
-            Some(e) => e,
-            None => {
-                // Text mixed with `${{ }}`: a non-empty string, so truthy, behind success().
-                if !host.status(StatusFunction::Success)? {
-                    return Ok(false);
-                }
-                let s = gantry_expr::evaluate_template(&template, contexts, host)
-                    .map_err(|e| describe(&e))?;
-                return Ok(!s.is_empty());
-            }
-        }
-    } else {
-        bare = gantry_expr::parse(text).map_err(|e| describe(&e))?;
-        &bare
-    };
-    if !uses_status_function(expr) && !host.status(StatusFunction::Success)? {
-        return Ok(false);
-    }
-    gantry_expr::evaluate(expr, contexts, host)
-        .map(|v| v.is_truthy())
-        .map_err(|e| describe(&e))
+/// Evaluates a step's `if:` (GitHub's implicit `success() &&` lives in
+/// [`gantry_expr::evaluate_condition`]).
+pub fn eval_condition(
+    raw: &str,
+    contexts: &dyn Contexts,
+    host: &dyn Host,
+) -> Result<bool, EvalError> {
+    gantry_expr::evaluate_condition(raw, contexts, host).map_err(EvalError::from)
 }
 
 #[cfg(test)]

@@ -320,6 +320,20 @@ pub(crate) struct Job {
     pub job_key: String,
 }
 
+/// One step as the runners of its action see it: the step, where its log lines go, its display
+/// name, its evaluated `env`, and its time limit (the duration, and the minutes as written for
+/// the timeout message).
+#[derive(Clone, Copy)]
+pub(crate) struct StepCall<'a> {
+    pub step: &'a StepSpec,
+    /// The step's log (its index among the job's steps); `None` for job-level messages.
+    pub log: Option<usize>,
+    pub name: &'a str,
+    pub env: &'a IndexMap<String, String>,
+    pub timeout: Option<Duration>,
+    pub timeout_minutes: Option<f64>,
+}
+
 /// Result of running a step's action.
 pub(crate) struct ActionResult {
     pub outcome: Conclusion,
@@ -919,6 +933,14 @@ impl Job {
                         t.min(self.options.cancel_timeout)
                     }));
                 }
+                let call = StepCall {
+                    step,
+                    log: index,
+                    name,
+                    env: &step_env,
+                    timeout,
+                    timeout_minutes,
+                };
                 match &step.action {
                     StepAction::Run {
                         script,
@@ -927,32 +949,14 @@ impl Job {
                     } => {
                         self.run_script(
                             frame,
-                            step,
-                            index,
-                            name,
-                            &step_env,
+                            call,
                             script,
                             shell.as_deref(),
                             working_directory.as_deref(),
-                            timeout,
-                            timeout_minutes,
                         )
                         .await
                     }
-                    StepAction::Uses { uses, with } => {
-                        self.run_uses(
-                            frame,
-                            step,
-                            index,
-                            name,
-                            &step_env,
-                            uses,
-                            with,
-                            timeout,
-                            timeout_minutes,
-                        )
-                        .await
-                    }
+                    StepAction::Uses { uses, with } => self.run_uses(frame, call, uses, with).await,
                 }
             }
         };
@@ -1060,20 +1064,22 @@ impl Job {
         Ok(files)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn run_script(
         &mut self,
         frame: &mut Frame,
-        step: &StepSpec,
-        index: Option<usize>,
-        name: &str,
-        step_env: &IndexMap<String, String>,
+        call: StepCall<'_>,
         script: &str,
         shell: Option<&str>,
         working_directory: Option<&str>,
-        timeout: Option<Duration>,
-        timeout_minutes: Option<f64>,
     ) -> ActionResult {
+        let StepCall {
+            step,
+            log: index,
+            name,
+            env: step_env,
+            timeout,
+            timeout_minutes,
+        } = call;
         let script = {
             let scope = self.scope(frame, step_env);
             let host = self.status_host(frame);
@@ -1377,7 +1383,7 @@ impl Job {
                         &format!(
                             "The action '{}' has timed out after {} minutes.",
                             process.display_name,
-                            format_minutes(minutes)
+                            gantry_expr::number::expression_text(minutes)
                         ),
                     );
                     outcome = Conclusion::Failure;
@@ -1448,22 +1454,5 @@ impl Job {
     }
 }
 
-fn format_minutes(minutes: f64) -> String {
-    if minutes.fract() == 0.0 {
-        format!("{}", minutes as i64)
-    } else {
-        format!("{minutes}")
-    }
-}
-
 /// An error with its sources, for log lines.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    message
-}
+pub(crate) use gantry_plan::error_chain;

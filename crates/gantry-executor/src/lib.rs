@@ -8,7 +8,8 @@
 //! sent), `files` (the `GITHUB_*` file commands read after the step), `env` (the runner's
 //! variables). `job` is the step loop, `actions` resolves and runs `uses:` (composite,
 //! JavaScript, cached remote actions, `builtin/`), `workspace` prepares the job's directories,
-//! `hash_files` implements `hashFiles`. Docker: `container` (job container, services, the job's
+//! `hash_files` implements `hashFiles`, `repo_files` reads repository files for lint and run
+//! ([`RepoDir`], behind gantry-workflow's path guard). Docker: `container` (job container, services, the job's
 //! network, steps through a shell session in the container), `docker_action` (`runs.using: docker`,
 //! `docker://IMAGE`).
 
@@ -27,8 +28,10 @@ mod job;
 pub mod mask;
 mod output;
 pub mod process;
+mod repo_files;
 pub mod shell;
 pub mod workspace;
 
 pub use container::Platform;
 pub use job::{HostExecutor, HostExecutorOptions};
+pub use repo_files::RepoDir;

@@ -309,7 +309,10 @@ mod tests {
     #[test]
     fn debug_shows_no_value() {
         let shown = format!("{:?}", masker(&["hunter2", "s3cr3t"]));
-        assert!(!shown.contains("hunter2") && !shown.contains("s3cr3t"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::OnceCell;
 
+use crate::job::error_chain;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error("cannot create job directory '{path}'")]
@@ -36,6 +38,36 @@ pub enum SetupError {
     },
     #[error("cannot copy repository '{source_path}' into the workspace: {detail}")]
     Copy { source_path: String, detail: String },
+}
+
+/// A git command that could not run or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("cannot run git")]
+    Spawn(#[source] io::Error),
+    #[error("git {command} failed: {stderr}")]
+    Failed { command: String, stderr: String },
+    #[error("git checkout of {commit} failed: {stderr}")]
+    Checkout { commit: String, stderr: String },
+}
+
+/// Bringing a working tree's uncommitted state into a checkout failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("cannot create {}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot copy {}", path.display())]
+    Copy {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// The directories of one job.
@@ -112,18 +144,18 @@ pub async fn copy_repository(
             ],
         )
         .await
-        .map_err(copy_error)?;
+        .map_err(|e| copy_error(error_chain(&e)))?;
         let sha = sha.filter(|s| !s.is_empty());
         git(
             Some(workspace),
             &["checkout", "--quiet", "--detach", sha.unwrap_or("HEAD")],
         )
         .await
-        .map_err(copy_error)?;
+        .map_err(|e| copy_error(error_chain(&e)))?;
         if sha.is_none() {
             overlay_working_tree(source, workspace)
                 .await
-                .map_err(copy_error)?;
+                .map_err(|e| copy_error(error_chain(&e)))?;
         }
         Ok(())
     } else if source.is_dir() {
@@ -140,7 +172,7 @@ pub async fn copy_repository(
 
 /// Brings the source's uncommitted state into a checkout of its `HEAD`: modified and untracked
 /// (not ignored) files are copied over, deleted ones removed.
-pub async fn overlay_working_tree(source: &Path, workspace: &Path) -> Result<(), String> {
+pub async fn overlay_working_tree(source: &Path, workspace: &Path) -> Result<(), OverlayError> {
     let changed = git(
         Some(source),
         &[
@@ -159,8 +191,10 @@ pub async fn overlay_working_tree(source: &Path, workspace: &Path) -> Result<(),
             continue;
         };
         if let Some(parent) = to.parent() {
-            fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            fs::create_dir_all(parent).map_err(|source| OverlayError::CreateDir {
+                path: parent.to_owned(),
+                source,
+            })?;
         }
         let _ = fs::remove_file(&to);
         let copied = if meta.file_type().is_symlink() {
@@ -168,7 +202,10 @@ pub async fn overlay_working_tree(source: &Path, workspace: &Path) -> Result<(),
         } else {
             fs::copy(&from, &to).map(|_| ())
         };
-        copied.map_err(|e| format!("cannot copy {}: {e}", from.display()))?;
+        copied.map_err(|source| OverlayError::Copy {
+            path: from.clone(),
+            source,
+        })?;
     }
     let deleted = git(Some(source), &["ls-files", "-z", "--deleted"]).await?;
     for relative in deleted.split('\0').filter(|p| !p.is_empty()) {
@@ -177,25 +214,21 @@ pub async fn overlay_working_tree(source: &Path, workspace: &Path) -> Result<(),
     Ok(())
 }
 
-/// Runs git; the error is its stderr.
-pub async fn git(cwd: Option<&Path>, args: &[&str]) -> Result<String, String> {
+/// Runs git; the error carries its stderr.
+pub async fn git(cwd: Option<&Path>, args: &[&str]) -> Result<String, GitError> {
     let mut command = tokio::process::Command::new("git");
     command.args(args).stdin(std::process::Stdio::null());
     if let Some(cwd) = cwd {
         command.current_dir(cwd);
     }
-    let output = command
-        .output()
-        .await
-        .map_err(|e| format!("cannot run git: {e}"))?;
+    let output = command.output().await.map_err(GitError::Spawn)?;
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
-        Err(format!(
-            "git {} failed: {}",
-            args.first().unwrap_or(&""),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
+        Err(GitError::Failed {
+            command: (*args.first().unwrap_or(&"")).to_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
     }
 }
 
@@ -470,7 +503,9 @@ async fn make_snapshot(source: &Path, sha: Option<&str>, dir: &Path) -> Result<(
         Some(plan) => {
             write_git_dir(&plan, source, dir)
                 .map_err(|e| format!("cannot write {}: {e}", dir.join(".git").display()))?;
-            read_tree(dir, &plan.commit).await?;
+            read_tree(dir, &plan.commit)
+                .await
+                .map_err(|e| error_chain(&e))?;
             true
         }
         None => false,
@@ -485,7 +520,9 @@ async fn make_snapshot(source: &Path, sha: Option<&str>, dir: &Path) -> Result<(
         return Ok(());
     }
     if sha.is_none() {
-        overlay_working_tree(source, dir).await?;
+        overlay_working_tree(source, dir)
+            .await
+            .map_err(|e| error_chain(&e))?;
     }
     Ok(())
 }
@@ -682,7 +719,7 @@ fn write_git_dir(plan: &GitDirPlan, source: &Path, dir: &Path) -> io::Result<()>
 }
 
 /// Fills the index and the working tree of the snapshot in `dir` from `commit`.
-async fn read_tree(dir: &Path, commit: &str) -> Result<(), String> {
+async fn read_tree(dir: &Path, commit: &str) -> Result<(), GitError> {
     let git_dir = format!("--git-dir={}", dir.join(".git").display());
     let work_tree = format!("--work-tree={}", dir.display());
     let output = tokio::process::Command::new("git")
@@ -696,20 +733,36 @@ async fn read_tree(dir: &Path, commit: &str) -> Result<(), String> {
         .stdin(std::process::Stdio::null())
         .output()
         .await
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        .map_err(GitError::Spawn)?;
     if output.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "git checkout of {commit} failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
+        Err(GitError::Checkout {
+            commit: commit.to_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn git_errors_name_the_command_and_keep_stderr() {
+        let err = git(None, &["no-such-command-xyz"]).await.unwrap_err();
+        let text = error_chain(&err);
+        assert!(
+            text.starts_with("git no-such-command-xyz failed: "),
+            "{text}"
+        );
+        assert!(text.contains("no-such-command-xyz"), "{text}");
+        let missing = tempfile::tempdir().unwrap();
+        let err = overlay_working_tree(&missing.path().join("gone"), missing.path())
+            .await
+            .unwrap_err();
+        assert!(error_chain(&err).starts_with("cannot run git: "), "{err:?}");
+    }
 
     #[test]
     fn sanitizes_names() {

@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use gantry_docker::Engine;
-use gantry_plan::JobSpec;
+use gantry_plan::{ContainerSpec, CredentialsSpec, JobSpec};
 use support::*;
 use tokio_util::sync::CancellationToken;
 
@@ -104,7 +104,10 @@ async fn container_job_runs_steps_with_github_paths_files_and_masking() {
         ],
     );
     s.secrets.insert("TOKEN".into(), "s3cr3t-value".into());
-    s.container = Some(serde_json::json!({"image": BUSYBOX, "env": {"IN_CONTAINER": "yes"}}));
+    s.container = Some(ContainerSpec {
+        env: pairs(&[("IN_CONTAINER", "yes")]),
+        ..image(BUSYBOX)
+    });
     let out = h.run(s.clone()).await;
     let logs = out.logs();
     assert!(
@@ -147,7 +150,7 @@ async fn checkout_in_a_container_job_fills_the_mounted_workspace() {
         sha: Some(sha.clone()),
         git_ref: Some("refs/heads/main".into()),
     };
-    s.container = Some(serde_json::json!(BUSYBOX));
+    s.container = Some(image(BUSYBOX));
     let out = h.run(s.clone()).await;
     assert_eq!(out.result.conclusion, S, "{:#?}", out.logs());
     // The log names the path the steps see, not the host's.
@@ -181,7 +184,7 @@ async fn files_written_in_the_container_are_given_back_to_the_host_user() {
         "owner",
         vec![step("mkdir -p sub && echo x > sub/file && id -u")],
     );
-    s.container = Some(serde_json::json!(BUSYBOX));
+    s.container = Some(image(BUSYBOX));
     let out = h.run(s.clone()).await;
     assert_eq!(out.result.conclusion, S, "{:#?}", out.logs());
     let file = walkdir::WalkDir::new(h.dir.path().join("work"))
@@ -209,7 +212,7 @@ async fn a_hung_step_in_a_container_is_killed_by_its_timeout() {
             step("echo after; ps | grep -c '[s]leep 60' || true").when("always()"),
         ],
     );
-    s.container = Some(serde_json::json!(BUSYBOX));
+    s.container = Some(image(BUSYBOX));
     let started = Instant::now();
     let out = h.run(s.clone()).await;
     assert!(started.elapsed() < Duration::from_secs(20));
@@ -239,8 +242,14 @@ async fn cancelling_a_container_job_removes_its_containers() {
             step("echo cleanup-ran").when("always()"),
         ],
     );
-    s.container = Some(serde_json::json!(BUSYBOX));
-    s.services = serde_json::json!({"side": {"image": BUSYBOX, "command": "sleep 300"}});
+    s.container = Some(image(BUSYBOX));
+    s.services = vec![(
+        "side".into(),
+        ContainerSpec {
+            command: Some("sleep 300".into()),
+            ..image(BUSYBOX)
+        },
+    )];
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
     tokio::spawn(async move {
@@ -268,11 +277,17 @@ async fn services_are_reached_by_name_from_the_job_container() {
              echo \"ports=[${{ job.services.redis.ports['6379'] }}] net=${{ job.services.redis.network != '' }} id=${{ job.container.id != '' }}\"",
         )],
     );
-    s.container = Some(serde_json::json!(DEBIAN));
-    s.services = serde_json::json!({"redis": {
-        "image": REDIS,
-        "options": "--health-cmd \"redis-cli ping\" --health-interval 500ms --health-retries 40"
-    }});
+    s.container = Some(image(DEBIAN));
+    s.services = vec![(
+        "redis".into(),
+        ContainerSpec {
+            options: Some(
+                "--health-cmd \"redis-cli ping\" --health-interval 500ms --health-retries 40"
+                    .into(),
+            ),
+            ..image(REDIS)
+        },
+    )];
     let out = h.run(s.clone()).await;
     let logs = out.logs();
     assert!(out.has_line("value=hello-from-redis"), "{logs:#?}");
@@ -301,10 +316,17 @@ async fn a_host_job_reaches_its_services_through_published_ports() {
         )
         .shell("bash")],
     );
-    s.services = serde_json::json!({"redis": {
-        "image": REDIS, "ports": ["6379"],
-        "options": "--health-cmd \"redis-cli ping\" --health-interval 500ms --health-retries 40"
-    }});
+    s.services = vec![(
+        "redis".into(),
+        ContainerSpec {
+            ports: vec!["6379".into()],
+            options: Some(
+                "--health-cmd \"redis-cli ping\" --health-interval 500ms --health-retries 40"
+                    .into(),
+            ),
+            ..image(REDIS)
+        },
+    )];
     let out = h.run(s.clone()).await;
     assert!(out.has_line("reply=+PONG"), "{:#?}", out.logs());
     assert_eq!(out.result.conclusion, S);
@@ -321,9 +343,14 @@ async fn jobs_publishing_the_same_host_port_take_turns() {
     let h = Harness::new();
     let spec = |name: &str| {
         let mut s = docker_spec(name, vec![step("sleep 1; echo done")]);
-        s.services = serde_json::json!({"web": {
-            "image": BUSYBOX, "command": "sleep 300", "ports": ["18931:18931"]
-        }});
+        s.services = vec![(
+            "web".into(),
+            ContainerSpec {
+                command: Some("sleep 300".into()),
+                ports: vec!["18931:18931".into()],
+                ..image(BUSYBOX)
+            },
+        )];
         s
     };
     let (a, b) = (spec("porta"), spec("portb"));
@@ -389,10 +416,14 @@ async fn container_credentials_are_sent_to_the_registry_and_masked() {
     s.secrets
         .insert("REGISTRY_PASSWORD".into(), "s3cr3t-pw".into());
     let image = format!("localhost:{port}/private/app:1");
-    s.container = Some(serde_json::json!({
-        "image": image,
-        "credentials": {"username": "octo", "password": "${{ secrets.REGISTRY_PASSWORD }}"}
-    }));
+    s.container = Some(ContainerSpec {
+        image: image.clone(),
+        credentials: Some(CredentialsSpec {
+            username: Some("octo".into()),
+            password: Some("${{ secrets.REGISTRY_PASSWORD }}".into()),
+        }),
+        ..ContainerSpec::default()
+    });
     let out = h.run(s.clone()).await;
     assert_eq!(out.result.conclusion, F);
     assert!(!out.has_line("should-not-run"));
@@ -418,10 +449,17 @@ async fn an_unhealthy_service_fails_the_job_with_its_health_log() {
     };
     let h = Harness::new();
     let mut s = docker_spec("unhealthy", vec![step("echo should-not-run")]);
-    s.services = serde_json::json!({"db": {
-        "image": BUSYBOX, "command": "sleep 300",
-        "options": "--health-cmd \"echo db-is-sick; exit 1\" --health-interval 200ms --health-retries 2"
-    }});
+    s.services = vec![(
+        "db".into(),
+        ContainerSpec {
+            command: Some("sleep 300".into()),
+            options: Some(
+                "--health-cmd \"echo db-is-sick; exit 1\" --health-interval 200ms --health-retries 2"
+                    .into(),
+            ),
+            ..image(BUSYBOX)
+        },
+    )];
     let out = h.run(s.clone()).await;
     let text = out.all_text();
     assert!(!out.has_line("should-not-run"));
@@ -442,7 +480,7 @@ async fn a_missing_image_is_named_with_what_was_tried() {
     };
     let h = Harness::new();
     let mut s = docker_spec("missing", vec![step("echo should-not-run")]);
-    s.container = Some(serde_json::json!("gantry-test/no-such-image:1"));
+    s.container = Some(image("gantry-test/no-such-image:1"));
     let out = h.run(s.clone()).await;
     assert_eq!(out.result.conclusion, F);
     let error = out.result.error.clone().unwrap_or_default();
@@ -483,7 +521,10 @@ async fn an_invalid_container_option_fails_the_job_before_anything_starts() {
     };
     let h = Harness::new();
     let mut s = docker_spec("badoption", vec![step("echo should-not-run")]);
-    s.container = Some(serde_json::json!({"image": BUSYBOX, "options": "--no-such-flag 1"}));
+    s.container = Some(ContainerSpec {
+        options: Some("--no-such-flag 1".into()),
+        ..image(BUSYBOX)
+    });
     let out = h.run(s.clone()).await;
     assert_eq!(out.result.conclusion, F);
     let error = out.result.error.clone().unwrap_or_default();
@@ -664,7 +705,7 @@ async fn a_secret_across_the_cut_of_a_long_line_is_masked_in_container_jobs_and_
         ],
     );
     s.secrets.insert("S".into(), "SECRETVALUE".into());
-    s.container = Some(serde_json::json!({"image": BUSYBOX}));
+    s.container = Some(image(BUSYBOX));
     let out = h.run(s.clone()).await;
     assert_eq!(out.result.conclusion, S, "{:#?}", out.logs());
     for step in [0, 1, 3] {
@@ -692,12 +733,15 @@ async fn a_secret_in_a_long_line_of_a_failed_service_log_is_masked() {
     let h = Harness::new();
     let mut s = docker_spec("longsvc", vec![step("echo should-not-run")]);
     // The engine's log driver cuts lines at 16 KiB; the secret straddles that cut and the 64 KiB one.
-    s.services = serde_json::json!({"db": {
-        "image": BUSYBOX,
-        "env": {"PW": "${{ secrets.S }}"},
-        "command": "sh -c 'head -c 16380 /dev/zero | tr \"\\\\0\" a; printf %s \"$PW\"; head -c 49130 /dev/zero | tr \"\\\\0\" a; printf %s \"$PW\"; head -c 100 /dev/zero | tr \"\\\\0\" b; echo; sleep 300'",
-        "options": "--health-cmd \"exit 1\" --health-interval 200ms --health-retries 2"
-    }});
+    s.services = vec![(
+        "db".to_owned(),
+        ContainerSpec {
+            env: vec![("PW".to_owned(), "${{ secrets.S }}".to_owned())],
+            command: Some("sh -c 'head -c 16380 /dev/zero | tr \"\\\\0\" a; printf %s \"$PW\"; head -c 49130 /dev/zero | tr \"\\\\0\" a; printf %s \"$PW\"; head -c 100 /dev/zero | tr \"\\\\0\" b; echo; sleep 300'".to_owned()),
+            options: Some("--health-cmd \"exit 1\" --health-interval 200ms --health-retries 2".to_owned()),
+            ..image(BUSYBOX)
+        },
+    )];
     s.secrets.insert("S".into(), "SECRETVALUE".into());
     let out = h.run(s.clone()).await;
     assert_eq!(out.result.conclusion, F);

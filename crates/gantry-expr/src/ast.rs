@@ -93,7 +93,7 @@ impl std::fmt::Display for Expr {
         match &self.kind {
             ExprKind::Null => f.write_str("null"),
             ExprKind::Bool(b) => write!(f, "{b}"),
-            ExprKind::Number(n) => f.write_str(&crate::json::js_number_to_string(*n)),
+            ExprKind::Number(n) => f.write_str(&crate::number::javascript_text(*n)),
             ExprKind::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
             ExprKind::NamedValue(name) => f.write_str(name),
             ExprKind::Property(obj, name) => write!(f, "{obj}.{name}"),

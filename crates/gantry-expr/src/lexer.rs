@@ -6,7 +6,7 @@
 //! `(`/`)` are told apart as group or parameter list, as GitHub's lexer does. Tests: `tests/unit.rs`.
 
 use crate::error::{Error, ErrorKind};
-use crate::json::parse_js_number;
+use crate::number::parse_js_number;
 use crate::parser::MAX_LENGTH;
 use crate::span::Span;
 use crate::token::{Operator, Token, TokenKind};

@@ -2,9 +2,10 @@
 //!
 //! The pipeline, one file per stage: `span` / `error` (positions and the error type), `lexer` and
 //! `token` (text to tokens), `parser` and `ast` (tokens to a tree, with GitHub's depth limit and
-//! named-value checks), `value` / `json` / `coerce` (runtime values, string and number forms,
-//! loose equality), `eval` and `functions` (evaluation), `template` (strings with embedded
-//! `${{ }}`).
+//! named-value checks), `value` / `json` / `coerce` (runtime values, string forms, loose
+//! equality), `number` (number to text, one function per GitHub surface), `eval` and `functions`
+//! (evaluation), `template` (strings with embedded `${{ }}`), `condition` (`if:` with GitHub's
+//! implicit `success() &&`).
 //!
 //! ```
 //! use gantry_expr::{evaluate, parse, Map, NoHost, Value};
@@ -30,11 +31,13 @@
 
 mod ast;
 mod coerce;
+mod condition;
 mod error;
 mod eval;
 mod functions;
 mod json;
 mod lexer;
+pub mod number;
 mod parser;
 mod span;
 mod template;
@@ -42,6 +45,7 @@ mod token;
 mod value;
 
 pub use ast::{CompareOp, Expr, ExprKind};
+pub use condition::{evaluate_condition, uses_status_function};
 pub use error::{Error, ErrorKind};
 pub use eval::{evaluate, Contexts, Host, NoHost, StatusFunction, MAX_MEMORY};
 pub use functions::{function_arity, function_name};

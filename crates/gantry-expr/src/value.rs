@@ -300,7 +300,7 @@ impl Value {
             Value::Null => Cow::Borrowed(""),
             Value::Bool(true) => Cow::Borrowed("true"),
             Value::Bool(false) => Cow::Borrowed("false"),
-            Value::Number(n) => Cow::Owned(crate::json::format_number(*n)),
+            Value::Number(n) => Cow::Owned(crate::number::expression_text(*n)),
             Value::String(s) => Cow::Borrowed(s),
             Value::Array(_) => Cow::Borrowed("Array"),
             Value::Object(_) => Cow::Borrowed("Object"),
@@ -324,7 +324,7 @@ impl Value {
             Value::Null => 0.0,
             Value::Bool(b) => f64::from(u8::from(*b)),
             Value::Number(n) => *n,
-            Value::String(s) => crate::json::parse_js_number(s).unwrap_or(f64::NAN),
+            Value::String(s) => crate::number::parse_js_number(s).unwrap_or(f64::NAN),
             Value::Array(_) | Value::Object(_) => f64::NAN,
         }
     }

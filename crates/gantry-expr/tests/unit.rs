@@ -4,9 +4,9 @@
 use std::cell::RefCell;
 
 use gantry_expr::{
-    evaluate, evaluate_template, function_arity, lex, parse, parse_template, parse_with, Contexts,
-    Error, ErrorKind, Expr, ExprKind, Host, Map, NoHost, ParseOptions, Span, StatusFunction,
-    TemplatePart, TokenKind, Value,
+    evaluate, evaluate_condition, evaluate_template, function_arity, lex, number, parse,
+    parse_template, parse_with, Contexts, Error, ErrorKind, Expr, ExprKind, Host, Map, NoHost,
+    ParseOptions, Span, StatusFunction, TemplatePart, TokenKind, Value,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -662,6 +662,207 @@ fn template_evaluation() {
     .unwrap();
     let out = evaluate_template(&t, &contexts(), &NoHost).unwrap();
     assert_eq!(out, "on push for 18: Array!");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conditions (`if:` with the implicit `success() &&`)
+
+/// Status functions answered from a job's state: `failed` and `cancelled` so far.
+struct JobState {
+    failed: bool,
+    cancelled: bool,
+}
+
+impl Host for JobState {
+    fn status(&self, f: StatusFunction) -> Result<bool, String> {
+        Ok(match f {
+            StatusFunction::Success => !self.failed && !self.cancelled,
+            StatusFunction::Always => true,
+            StatusFunction::Failure => self.failed,
+            StatusFunction::Cancelled => self.cancelled,
+        })
+    }
+    fn hash_files(&self, _patterns: &[String]) -> Result<String, String> {
+        Err("no workspace".to_owned())
+    }
+}
+
+fn check_condition(src: &str, failed: bool, cancelled: bool, expected: Result<bool, ()>) {
+    let mut contexts = Map::new();
+    contexts.insert(
+        "env",
+        Value::from_json(&serde_json::json!({"FOO": "bar", "EMPTY": ""})),
+    );
+    contexts.insert(
+        "matrix",
+        Value::from_json(&serde_json::json!({"os": "linux", "experimental": true})),
+    );
+    let host = JobState { failed, cancelled };
+    let got = evaluate_condition(src, &contexts, &host).map_err(|_| ());
+    assert_eq!(
+        got, expected,
+        "{src:?} failed={failed} cancelled={cancelled}"
+    );
+}
+
+#[test]
+fn conditions() {
+    check_condition("", false, false, Ok(true));
+    check_condition("  ", true, false, Ok(false));
+    check_condition("success()", false, false, Ok(true));
+    check_condition("success()", true, false, Ok(false));
+    check_condition("success()", false, true, Ok(false));
+    check_condition("always()", true, true, Ok(true));
+    check_condition("failure()", true, false, Ok(true));
+    check_condition("failure()", false, false, Ok(false));
+    check_condition("cancelled()", false, true, Ok(true));
+    check_condition("${{ always() }}", true, false, Ok(true));
+    check_condition("ALWAYS()", true, false, Ok(true));
+    check_condition("env.FOO == 'bar'", false, false, Ok(true));
+    check_condition("env.FOO == 'bar'", true, false, Ok(false));
+    check_condition("${{ matrix.os == 'linux' }}", false, false, Ok(true));
+    check_condition("matrix.os == 'mac'", false, false, Ok(false));
+    check_condition("failure() || env.FOO == 'bar'", false, false, Ok(true));
+    // A status function anywhere in the tree, even as an argument, lifts the implicit success().
+    check_condition("format('{0}', always())", true, false, Ok(true));
+    // Behind a false success() the condition is not evaluated: no error.
+    check_condition("fromJSON('{')", true, false, Ok(false));
+    check_condition("fromJSON('{')", false, false, Err(()));
+    // Text mixed with `${{ }}` is a string: true when not empty, behind success().
+    check_condition("${{ env.EMPTY }} x", false, false, Ok(true));
+    check_condition("${{ matrix.os == 'mac' }} x", false, false, Ok(true));
+    check_condition("${{ env.EMPTY }}${{ env.EMPTY }}", false, false, Ok(false));
+    check_condition("${{ env.FOO }} x", true, false, Ok(false));
+    // Regression (the scheduler's copy evaluated the template first): behind a false
+    // success() a template is not evaluated either, as `success() && (...)` short-circuits.
+    check_condition("${{ fromJSON('{') }} x", true, false, Ok(false));
+    check_condition("${{ fromJSON('{') }} x", false, false, Err(()));
+    // Parse errors are errors whatever the status.
+    check_condition("env.FOO ==", false, false, Err(()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numbers: one text form per GitHub surface (`gantry_expr::number`)
+
+/// The cases of GitHub's shared expression suite whose expression is `<function>(<args>, <number>)`
+/// with a literal number argument, as (argument text, expected string).
+fn shared_number_cases(prefix: &str) -> Vec<(String, String)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../test_data/languageservices/expressions/expressions-flat.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let cases: Vec<serde_json::Value> = serde_json::from_str(&text).expect("cases are JSON");
+    cases
+        .iter()
+        .filter_map(|case| {
+            let expr = case["expr"].as_str()?;
+            let argument = expr.strip_prefix(prefix)?.strip_suffix(')')?;
+            let parsed = parse(argument).ok()?;
+            let is_number = matches!(&parsed.kind, ExprKind::Number(_))
+                || matches!(argument.trim_start_matches(['-', '+']), "Infinity" | "NaN");
+            let expected = case["expected"]["value"].as_str()?;
+            is_number.then(|| (argument.to_owned(), expected.to_owned()))
+        })
+        .collect()
+}
+
+fn number_of(argument: &str) -> f64 {
+    match evaluate(&parse(argument).unwrap(), &Map::new(), &NoHost).unwrap() {
+        Value::Number(n) => n,
+        other => panic!("{argument:?} is not a number: {other:?}"),
+    }
+}
+
+#[test]
+fn expression_text_follows_github_format_cases() {
+    let cases = shared_number_cases("format('{0}', ");
+    assert!(cases.len() >= 30, "only {} format cases found", cases.len());
+    for (argument, expected) in cases {
+        let n = number_of(&argument);
+        assert_eq!(number::expression_text(n), expected, "format of {argument}");
+    }
+}
+
+#[test]
+fn tojson_text_follows_github_tojson_cases() {
+    let cases = shared_number_cases("tojson(");
+    assert!(cases.len() >= 6, "only {} toJSON cases found", cases.len());
+    for (argument, expected) in cases {
+        let n = number_of(&argument);
+        assert_eq!(number::tojson_text(n), expected, "toJSON of {argument}");
+    }
+    assert_eq!(number::tojson_text(f64::NAN), "null");
+    assert_eq!(number::tojson_text(f64::INFINITY), "null");
+}
+
+#[test]
+fn number_surfaces_differ_where_github_differs() {
+    // (value, expression string, toJSON, printed literal, YAML literal read as a string)
+    let cases: &[(f64, &str, &str, &str, &str)] = &[
+        (0.0, "0", "0", "0", "0"),
+        (-0.0, "0", "0", "0", "0"),
+        (3.1, "3.1", "3.1", "3.1", "3.1"),
+        (-0.5, "-0.5", "-0.5", "-0.5", "-0.5"),
+        (
+            0.845_512_408_225_570_1,
+            "0.84551240822557",
+            "0.8455124082255701",
+            "0.8455124082255701",
+            "0.84551240822557",
+        ),
+        (
+            1e15,
+            "1000000000000000",
+            "1000000000000000",
+            "1000000000000000",
+            "1E+15",
+        ),
+        (
+            1_587_106_672_383_762_434.0,
+            "1587106672383762400",
+            "1587106672383762400",
+            "1587106672383762400",
+            "1.58710667238376E+18",
+        ),
+        (1e21, "1e+21", "1e+21", "1e+21", "1E+21"),
+        (1e-7, "1e-7", "1e-7", "1e-7", "1E-07"),
+        (1e-16, "0", "1e-16", "1e-16", "1E-16"),
+        (
+            0.000_012_3,
+            "0.0000123",
+            "0.0000123",
+            "0.0000123",
+            "1.23E-05",
+        ),
+        (f64::INFINITY, "Infinity", "null", "Infinity", "Infinity"),
+        (f64::NAN, "NaN", "null", "NaN", "NaN"),
+    ];
+    for &(n, expression, tojson, literal, yaml) in cases {
+        assert_eq!(
+            number::expression_text(n),
+            expression,
+            "expression text of {n}"
+        );
+        assert_eq!(number::tojson_text(n), tojson, "toJSON of {n}");
+        assert_eq!(number::javascript_text(n), literal, "literal of {n}");
+        assert_eq!(number::yaml_text(n), yaml, "YAML text of {n}");
+    }
+}
+
+#[test]
+fn json_numbers_are_integers_when_exact() {
+    let check = |n: f64, expected: &str| {
+        assert_eq!(number::json_number(n).to_string(), expected, "JSON of {n}");
+    };
+    check(1.0, "1");
+    check(-42.0, "-42");
+    check(0.5, "0.5");
+    // Regression: the plan's copy switched to floats from 1e15 and printed `1000000000000000.0`.
+    check(1e15, "1000000000000000");
+    check(9_007_199_254_740_991.0, "9007199254740991");
+    // 2^53 and beyond: not every integer is exact, so a float.
+    check(9_007_199_254_740_992.0, "9007199254740992.0");
+    check(f64::NAN, "null");
+    check(f64::INFINITY, "null");
 }
 
 // ---------------------------------------------------------------------------------------------

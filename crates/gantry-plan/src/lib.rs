@@ -12,12 +12,14 @@
 //!    `workflow_dispatch` inputs and gives the `inputs` context;
 //! 3. [`context::github_context`] builds the `github` context;
 //! 4. [`lower::lower`] turns the model plus a [`RunContext`] into a [`Plan`], reading local
-//!    reusable workflows through [`WorkflowSource`];
+//!    reusable workflows through [`gantry_workflow::Project`];
 //! 5. `gantry_scheduler::run_plan(plan, executor, options, events, cancel)` runs it.
 //!
 //! [`matrix`] holds GitHub's matrix expansion, used by the scheduler when a job becomes ready.
 
+pub mod container;
 pub mod context;
+mod error_text;
 pub mod lower;
 pub mod matrix;
 pub mod plan;
@@ -25,8 +27,10 @@ pub mod secret;
 pub mod select;
 pub mod spec;
 
+pub use container::{ContainerSpec, CredentialsSpec, ServicesSpec};
 pub use context::{github_context, GithubInfo, GithubServer};
-pub use lower::{lower, LowerError, RunContext, WorkflowSource, MAX_CALL_DEPTH};
+pub use error_text::error_chain;
+pub use lower::{lower, lower_action_steps, LowerError, RunContext, MAX_CALL_DEPTH};
 pub use plan::{
     CallInput, CallJob, CallSecrets, CalledWorkflow, ConcurrencySpec, GraphError, JobBody,
     JobGraph, Plan, PlanJob, RunInfo, StepsJob, StrategySpec, TemplateValue,

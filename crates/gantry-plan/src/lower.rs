@@ -3,9 +3,10 @@
 //! Defaults GitHub applies are filled in here (`if: success()`, `fail-fast: true`, generated step
 //! ids `__run`, `__run_2`, `__actions_checkout`, `__self`, ...), templates stay raw. Local
 //! reusable workflow calls (`uses: ./.github/workflows/x.yml`) are read through
-//! [`WorkflowSource`] (the caller does the IO) and lowered recursively into
+//! [`Project`] (the caller does the IO, behind gantry-workflow's path guard) and lowered recursively into
 //! [`CalledWorkflow`]s, up to GitHub's nesting limit ([`MAX_CALL_DEPTH`] levels below the
-//! caller), refusing cycles.
+//! caller), refusing cycles. A composite action's steps are lowered here too
+//! ([`lower_action_steps`], called by the executor when it runs the action), by the job's rules.
 //!
 //! Invariant: no IO and no evaluation here; every error is a [`LowerError`] naming the job or
 //! file. Tests: `tests/lower.rs`.
@@ -16,9 +17,10 @@ use gantry_workflow::model::{
     Concurrency, Container, EventConfig, ExprOr, Job, JobSecrets, Matrix, Spanned, Step, TStr,
     Value as ModelValue, ValueKind, Vars, Workflow,
 };
-use gantry_workflow::{load_workflow, Severity, Span};
+use gantry_workflow::{load_workflow, Project, RepoPath, Severity, Span};
 use serde_json::{Map, Value};
 
+use crate::container::{ContainerSpec, CredentialsSpec};
 use crate::plan::{
     CallInput, CallJob, CallSecrets, CalledWorkflow, ConcurrencySpec, GraphError, JobBody,
     JobGraph, Plan, PlanJob, RunInfo, StepsJob, StrategySpec, TemplateValue,
@@ -27,12 +29,6 @@ use crate::spec::{RunDefaults, StepAction, StepSpec};
 
 /// GitHub allows a caller plus four levels of called workflows.
 pub const MAX_CALL_DEPTH: usize = 4;
-
-/// Reads reusable workflow files for the lowering (the caller owns the IO).
-pub trait WorkflowSource {
-    /// `path` is repo-relative, without the leading `./` (`.github/workflows/x.yml`).
-    fn read_workflow(&self, path: &str) -> Result<Vec<u8>, String>;
-}
 
 /// What the run knows besides the workflow file.
 #[derive(Debug, Clone, Default)]
@@ -73,6 +69,9 @@ pub enum LowerError {
     CallCycle { path: String },
     #[error("{file}: {message}")]
     Unsupported { file: String, message: String },
+    /// A composite action's steps (`file` is its action.yml).
+    #[error("{file}: {message}")]
+    Action { file: String, message: String },
 }
 
 /// Converts a loosely typed model value to JSON; strings keep their raw `${{ }}` text.
@@ -80,7 +79,7 @@ pub fn model_value_to_json(value: &ModelValue) -> Value {
     match &value.kind {
         ValueKind::Null => Value::Null,
         ValueKind::Bool(b) => Value::Bool(*b),
-        ValueKind::Number(n) => number_to_json(*n),
+        ValueKind::Number(n) => gantry_expr::number::json_number(*n),
         ValueKind::String(s) => Value::String(s.raw.clone()),
         ValueKind::Seq(items) => Value::Array(items.iter().map(model_value_to_json).collect()),
         ValueKind::Map(entries) => Value::Object(
@@ -89,23 +88,6 @@ pub fn model_value_to_json(value: &ModelValue) -> Value {
                 .map(|(k, v)| (k.value.clone(), model_value_to_json(v)))
                 .collect(),
         ),
-    }
-}
-
-fn number_to_json(n: f64) -> Value {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        Value::from(n as i64)
-    } else {
-        serde_json::Number::from_f64(n)
-            .map(Value::Number)
-            .unwrap_or(Value::Null)
-    }
-}
-
-fn number_text(n: f64) -> String {
-    match number_to_json(n) {
-        Value::Number(n) => n.to_string(),
-        _ => n.to_string(),
     }
 }
 
@@ -119,7 +101,7 @@ fn bool_setting(setting: &Option<Spanned<ExprOr<bool>>>, default: bool) -> Strin
 
 fn number_setting(setting: &Option<Spanned<ExprOr<f64>>>) -> Option<String> {
     setting.as_ref().map(|s| match &s.value {
-        ExprOr::Value(n) => number_text(*n),
+        ExprOr::Value(n) => gantry_expr::number::expression_text(*n),
         ExprOr::Expr(t) => t.raw.clone(),
     })
 }
@@ -186,55 +168,35 @@ fn matrix_template(matrix: &Matrix) -> TemplateValue {
     Value::Object(out)
 }
 
-fn container_json(container: &Container) -> Value {
-    let mut out = Map::new();
-    if let Some(image) = &container.image {
-        out.insert("image".into(), Value::String(image.raw.clone()));
-    }
-    if let Some(credentials) = &container.credentials {
-        let mut c = Map::new();
-        if let Some(u) = &credentials.username {
-            c.insert("username".into(), Value::String(u.raw.clone()));
-        }
-        if let Some(p) = &credentials.password {
-            c.insert("password".into(), Value::String(p.raw.clone()));
-        }
-        out.insert("credentials".into(), Value::Object(c));
-    }
-    if let Some(env) = &container.env {
-        out.insert(
-            "env".into(),
-            Value::Object(
+fn container_spec(container: &Container) -> ContainerSpec {
+    let text = |t: &TStr| t.raw.clone();
+    let list = |l: &Option<Spanned<Vec<TStr>>>| {
+        l.as_ref()
+            .map(|l| l.value.iter().map(text).collect())
+            .unwrap_or_default()
+    };
+    ContainerSpec {
+        image: container.image.as_ref().map(text).unwrap_or_default(),
+        credentials: container.credentials.as_ref().map(|c| CredentialsSpec {
+            username: c.username.as_ref().map(text),
+            password: c.password.as_ref().map(text),
+        }),
+        env: container
+            .env
+            .as_ref()
+            .map(|env| {
                 env.entries
                     .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.value.raw.clone())))
-                    .collect(),
-            ),
-        );
+                    .map(|(k, v)| (k.clone(), v.value.raw.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ports: list(&container.ports),
+        volumes: list(&container.volumes),
+        options: container.options.as_ref().map(text),
+        entrypoint: container.entrypoint.as_ref().map(text),
+        command: container.command.as_ref().map(text),
     }
-    for (name, list) in [("ports", &container.ports), ("volumes", &container.volumes)] {
-        if let Some(list) = list {
-            out.insert(
-                name.into(),
-                Value::Array(
-                    list.value
-                        .iter()
-                        .map(|t| Value::String(t.raw.clone()))
-                        .collect(),
-                ),
-            );
-        }
-    }
-    for (name, value) in [
-        ("options", &container.options),
-        ("entrypoint", &container.entrypoint),
-        ("command", &container.command),
-    ] {
-        if let Some(value) = value {
-            out.insert(name.into(), Value::String(value.raw.clone()));
-        }
-    }
-    Value::Object(out)
 }
 
 /// GitHub's generated step ids: characters other than letters, digits, `_` and `-` become `_`,
@@ -297,6 +259,28 @@ fn action_step_base(uses: &str) -> String {
 
 /// Lowers the steps of one job, generating GitHub's ids for steps without one.
 pub fn lower_steps(file: &str, job_id: &str, steps: &[Step]) -> Result<Vec<StepSpec>, LowerError> {
+    lower_step_list(file, steps, |message| LowerError::Job {
+        file: file.to_owned(),
+        job: job_id.to_owned(),
+        message,
+    })
+}
+
+/// Lowers the steps of a composite action (`runs.steps` of the action file `file`), by the same
+/// rules as a job's: GitHub's runner converts both with one function (generated ids `__run`,
+/// `__owner/repo`, `__self`, ..., unique within the action; a step needs `run` or `uses`).
+pub fn lower_action_steps(file: &str, steps: &[Step]) -> Result<Vec<StepSpec>, LowerError> {
+    lower_step_list(file, steps, |message| LowerError::Action {
+        file: file.to_owned(),
+        message,
+    })
+}
+
+fn lower_step_list(
+    file: &str,
+    steps: &[Step],
+    step_error: impl Fn(String) -> LowerError,
+) -> Result<Vec<StepSpec>, LowerError> {
     let mut ids = IdBuilder {
         used: steps
             .iter()
@@ -316,14 +300,10 @@ pub fn lower_steps(file: &str, job_id: &str, steps: &[Step]) -> Result<Vec<StepS
                 with: vars(file, "with", &step.with)?,
             },
             (None, None) => {
-                return Err(LowerError::Job {
-                    file: file.to_owned(),
-                    job: job_id.to_owned(),
-                    message: format!(
-                        "step at {} has neither 'run' nor 'uses'",
-                        location(file, step.span)
-                    ),
-                })
+                return Err(step_error(format!(
+                    "step at {} has neither 'run' nor 'uses'",
+                    location(file, step.span)
+                )))
             }
         };
         let generated_id = match &step.id {
@@ -361,7 +341,7 @@ pub fn lower_steps(file: &str, job_id: &str, steps: &[Step]) -> Result<Vec<StepS
 }
 
 struct Lowerer<'a> {
-    source: &'a dyn WorkflowSource,
+    source: &'a dyn Project,
     /// Files being lowered, outermost first (for cycle detection).
     chain: Vec<String>,
 }
@@ -399,17 +379,18 @@ impl Lowerer<'_> {
                 defaults_run: defaults_run(&job.defaults),
                 steps: lower_steps(file, job_id, job.step_list())?,
                 outputs: vars(file, "outputs", &job.outputs)?,
-                container: job.container.as_ref().map(container_json),
-                services: match &job.services {
-                    Some(services) => Value::Object(
+                container: job.container.as_ref().map(container_spec),
+                services: job
+                    .services
+                    .as_ref()
+                    .map(|services| {
                         services
                             .entries
                             .iter()
-                            .map(|(id, s)| (id.clone(), container_json(&s.container)))
-                            .collect(),
-                    ),
-                    None => Value::Null,
-                },
+                            .map(|(id, s)| (id.clone(), container_spec(&s.container)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })),
         };
         Ok(PlanJob {
@@ -470,14 +451,13 @@ impl Lowerer<'_> {
                 path: path.to_owned(),
             });
         }
-        let bytes = self
-            .source
-            .read_workflow(path)
-            .map_err(|message| LowerError::ReadCalled {
+        let bytes = RepoPath::new(path)
+            .and_then(|repo_path| self.source.read(&repo_path))
+            .map_err(|e| LowerError::ReadCalled {
                 file: file.to_owned(),
                 job: job_id.to_owned(),
                 path: path.to_owned(),
-                message,
+                message: crate::error_chain(&e),
             })?;
         let (called, diagnostics) = load_workflow(&bytes);
         if let Some(error) = diagnostics.iter().find(|d| d.severity == Severity::Error) {
@@ -583,7 +563,7 @@ impl Lowerer<'_> {
 pub fn lower(
     workflow: &Workflow,
     context: RunContext,
-    source: &dyn WorkflowSource,
+    source: &dyn Project,
 ) -> Result<Plan, LowerError> {
     let file = context.workflow_file.clone();
     let mut lowerer = Lowerer {

@@ -181,19 +181,14 @@ pub fn expand_matrix(matrix: &Value) -> Result<Vec<Combination>, MatrixError> {
     Ok(combinations)
 }
 
-/// Renders a number as GitHub does in names: integers without a fraction.
-fn number_text(n: &serde_json::Number) -> String {
-    match n.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
-        _ => n.to_string(),
-    }
-}
-
 fn push_leaf_texts(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::Null => {}
         Value::Bool(b) => out.push(b.to_string()),
-        Value::Number(n) => out.push(number_text(n)),
+        // A leg's name shows its values as `${{ }}` would print them.
+        Value::Number(n) => out.push(gantry_expr::number::expression_text(
+            n.as_f64().unwrap_or(f64::NAN),
+        )),
         Value::String(s) if s.is_empty() => {}
         Value::String(s) => out.push(s.clone()),
         Value::Array(items) => items.iter().for_each(|item| push_leaf_texts(item, out)),

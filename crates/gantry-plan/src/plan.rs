@@ -96,8 +96,16 @@ pub struct StepsJob {
     pub defaults_run: RunDefaults,
     pub steps: Vec<StepSpec>,
     pub outputs: Vec<(String, String)>,
-    pub container: Option<serde_json::Value>,
-    pub services: serde_json::Value,
+    pub container: Option<crate::ContainerSpec>,
+    pub services: crate::ServicesSpec,
+}
+
+impl StepsJob {
+    /// Whether the job runs anything in Docker by what it says itself (a `container:` or
+    /// `services:`); a `runs-on` label mapped to an image is the caller's to add.
+    pub fn uses_containers(&self) -> bool {
+        self.container.is_some() || !self.services.is_empty()
+    }
 }
 
 /// A job that calls a local reusable workflow (`uses: ./.github/workflows/x.yml`).

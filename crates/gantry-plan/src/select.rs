@@ -359,11 +359,8 @@ fn typed_input(name: &str, input: &Input, value: String) -> Result<Value, InputE
                 .trim()
                 .parse::<f64>()
                 .ok()
-                .and_then(serde_json::Number::from_f64)
-                .map(|n| match n.as_f64() {
-                    Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => Value::from(f as i64),
-                    _ => Value::Number(n),
-                })
+                .filter(|n| n.is_finite())
+                .map(gantry_expr::number::json_number)
                 .ok_or(InputError::Type {
                     name: name.to_owned(),
                     expected: "a number",

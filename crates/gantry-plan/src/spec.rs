@@ -48,10 +48,10 @@ pub struct JobSpec {
     /// Already evaluated by the scheduler.
     pub continue_on_error: bool,
     pub workspace: WorkspaceSpec,
-    /// Reserved for container jobs (raw `container:` value).
-    pub container: Option<serde_json::Value>,
-    /// Reserved for service containers (raw `services:` mapping, `null` when absent).
-    pub services: serde_json::Value,
+    /// `container:`, templates evaluated by the executor.
+    pub container: Option<crate::ContainerSpec>,
+    /// `services:`, templates evaluated by the executor.
+    pub services: crate::ServicesSpec,
 }
 
 /// `defaults.run` merged from workflow then job level.
@@ -296,7 +296,7 @@ mod tests {
                 git_ref: Some("refs/heads/main".into()),
             },
             container: None,
-            services: serde_json::Value::Null,
+            services: Vec::new(),
         }
     }
 

@@ -2,18 +2,21 @@
 
 use std::collections::HashMap;
 
-use gantry_plan::lower::{lower, LowerError, RunContext, WorkflowSource};
+use gantry_plan::lower::{lower, LowerError, RunContext};
 use gantry_plan::{CallSecrets, JobBody, Plan, StepAction};
 use gantry_workflow::load_workflow;
+use gantry_workflow::{Project, ReadError, RepoPath};
 
 struct Files(HashMap<&'static str, &'static str>);
 
-impl WorkflowSource for Files {
-    fn read_workflow(&self, path: &str) -> Result<Vec<u8>, String> {
+impl Project for Files {
+    fn read(&self, path: &RepoPath) -> Result<Vec<u8>, ReadError> {
         self.0
-            .get(path)
+            .get(path.as_str())
             .map(|t| t.as_bytes().to_vec())
-            .ok_or_else(|| "no such file".to_owned())
+            .ok_or_else(|| ReadError::NotFound {
+                path: path.to_string(),
+            })
     }
 }
 
@@ -301,6 +304,12 @@ fn reusable_errors() {
         "only local reusable workflows",
     );
     check_err(&[], CALL_A, "cannot read called workflow 'a.yml'");
+    // The path guard sits in front of the source: a file the source would serve is not asked for.
+    check_err(
+        &[("../a.yml", "on: workflow_call\njobs: {}\n")],
+        "on: push\njobs:\n  c:\n    uses: ./../a.yml\n",
+        "'../a.yml' is outside the repository",
+    );
     check_err(
         &[(
             "a.yml",
@@ -389,4 +398,126 @@ fn retain_jobs_with_their_needs() {
             .to_string(),
         "there is no job 'nope' in the workflow"
     );
+}
+
+fn action_steps(text: &str) -> Result<Vec<gantry_plan::StepSpec>, LowerError> {
+    let (action, _diagnostics) = gantry_workflow::load_action(text.as_bytes());
+    let Some(gantry_workflow::model::RunsKind::Composite(composite)) =
+        action.runs.as_ref().map(|r| &r.kind)
+    else {
+        panic!("not a composite action: {text}");
+    };
+    let items = composite.steps.as_ref().map_or(&[][..], |s| &s.items);
+    gantry_plan::lower_action_steps("acts/greet/action.yml", items)
+}
+
+/// Composite action steps follow the job rules (GitHub's runner converts both with one function):
+/// regression for the executor's own copy, which numbered them `__0`, `__1`, ... and left
+/// `location` empty.
+#[test]
+fn composite_action_steps_are_lowered_like_job_steps() {
+    let steps = action_steps(
+        "name: greet\nruns:\n  using: composite\n  steps:\n    - run: echo 1\n      shell: bash\n    - run: echo 2\n      shell: bash\n    - uses: actions/checkout@v4\n    - id: build\n      run: make\n      shell: bash\n      continue-on-error: true\n",
+    )
+    .unwrap();
+    let ids: Vec<&str> = steps.iter().map(|s| s.generated_id.as_str()).collect();
+    assert_eq!(ids, ["__run", "__run_2", "__actions_checkout", "build"]);
+    let locations: Vec<&str> = steps.iter().map(|s| s.location.as_str()).collect();
+    assert_eq!(
+        locations,
+        [
+            "acts/greet/action.yml:5:7",
+            "acts/greet/action.yml:7:7",
+            "acts/greet/action.yml:9:7",
+            "acts/greet/action.yml:10:7"
+        ]
+    );
+    assert_eq!(steps[0].if_expr, "success()");
+    assert_eq!(steps[0].continue_on_error, "false");
+    assert_eq!(steps[3].continue_on_error, "true");
+}
+
+/// A step with neither `run` nor `uses` is an error, as in a job (the executor's copy ran an
+/// empty script).
+#[test]
+fn composite_action_step_without_run_or_uses_is_an_error() {
+    let err = action_steps(
+        "name: greet\nruns:\n  using: composite\n  steps:\n    - run: echo 1\n      shell: bash\n    - name: nothing\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "acts/greet/action.yml: step at acts/greet/action.yml:7:7 has neither 'run' nor 'uses'"
+    );
+}
+
+/// `container:` and `services:` become typed specs holding the template text as written.
+#[test]
+fn containers_and_services_are_typed() {
+    let plan = lower_text(
+        r#"on: push
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    container:
+      image: node:${{ matrix.node }}
+      credentials:
+        username: octo
+        password: ${{ secrets.PW }}
+      env:
+        NODE_ENV: test
+      ports: [80, "8080:80"]
+      volumes: [data:/data]
+      options: --cpus 1
+    services:
+      redis: redis:7
+      db:
+        image: postgres
+        options: --health-cmd pg_isready
+    steps:
+      - run: echo
+  b:
+    runs-on: ubuntu-latest
+    container: alpine
+    steps:
+      - run: echo
+"#,
+        &[],
+    )
+    .unwrap();
+    let job = |key: &str| match &plan
+        .graph
+        .jobs
+        .iter()
+        .find(|j| j.job_id == key)
+        .unwrap()
+        .body
+    {
+        JobBody::Steps(s) => s.clone(),
+        JobBody::Call(_) => panic!("{key} is a call"),
+    };
+    let a = job("a");
+    let container = a.container.clone().unwrap();
+    assert_eq!(container.image, "node:${{ matrix.node }}");
+    let credentials = container.credentials.clone().unwrap();
+    assert_eq!(credentials.username.as_deref(), Some("octo"));
+    assert_eq!(credentials.password.as_deref(), Some("${{ secrets.PW }}"));
+    assert_eq!(container.env, [("NODE_ENV".to_owned(), "test".to_owned())]);
+    assert_eq!(container.ports, ["80", "8080:80"]);
+    assert_eq!(container.volumes, ["data:/data"]);
+    assert_eq!(container.options.as_deref(), Some("--cpus 1"));
+    let services: Vec<(&str, &str)> = a
+        .services
+        .iter()
+        .map(|(key, s)| (key.as_str(), s.image.as_str()))
+        .collect();
+    assert_eq!(services, [("redis", "redis:7"), ("db", "postgres")]);
+    assert_eq!(
+        a.services[1].1.options.as_deref(),
+        Some("--health-cmd pg_isready")
+    );
+    assert!(a.uses_containers());
+    let b = job("b");
+    assert_eq!(b.container.unwrap().image, "alpine");
+    assert!(b.services.is_empty());
 }

@@ -74,10 +74,7 @@ impl Prepared {
             .any(|(_, platform)| matches!(platform, Platform::Docker(_)))
             || self.runs.iter().any(|run| {
                 run.plan.graph.jobs.iter().any(|job| match &job.body {
-                    JobBody::Steps(steps) => {
-                        steps.container.as_ref().is_some_and(|c| !c.is_null())
-                            || !steps.services.is_null()
-                    }
+                    JobBody::Steps(steps) => steps.uses_containers(),
                     JobBody::Call(_) => false,
                 })
             })
@@ -113,7 +110,7 @@ pub fn prepare(request: RunRequest) -> Result<Prepared> {
     if files.is_empty() {
         bail_input!("no workflow files in {}", dir.display());
     }
-    let repository = Repository { root: root.clone() };
+    let repository = Repository::new(root.clone());
     let mut loaded = workflows::load_all(&repository, &files)?;
     if let Some(rerun) = &rerun {
         loaded.retain(|w| w.rel == rerun.workflow_file);

@@ -8,8 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gantry_plan::WorkflowSource;
-use gantry_workflow::check::{check_workflow, Project};
+use gantry_workflow::check::check_workflow;
 use gantry_workflow::{load_workflow, Diagnostic, Pos, Span, Workflow};
 
 use crate::error::{bail_input, Error, IoContext, Result, WorkflowErrors};
@@ -104,7 +103,7 @@ fn load_checked(
         });
     }
     let rel = file
-        .strip_prefix(&repository.root)
+        .strip_prefix(repository.root())
         .unwrap_or(file)
         .to_string_lossy()
         .replace('\\', "/");
@@ -136,35 +135,6 @@ pub fn read_limited(path: &Path) -> std::result::Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))
 }
 
-/// The repository's files, for the checks (`check::Project`) and the planner
-/// (`WorkflowSource`), with one guard: nothing outside the root.
-#[derive(Debug, Clone)]
-pub struct Repository {
-    pub root: PathBuf,
-}
-
-impl Repository {
-    /// The path of a repo-relative `path`, or `None` when it would leave the repository.
-    fn resolve(&self, path: &str) -> Option<PathBuf> {
-        let rel = path.trim_start_matches("./");
-        if rel.split('/').any(|c| c == "..") || Path::new(rel).is_absolute() {
-            return None;
-        }
-        Some(self.root.join(rel))
-    }
-}
-
-impl Project for Repository {
-    fn read_file(&self, path: &str) -> Option<Vec<u8>> {
-        read_limited(&self.resolve(path)?).ok()
-    }
-}
-
-impl WorkflowSource for Repository {
-    fn read_workflow(&self, path: &str) -> std::result::Result<Vec<u8>, String> {
-        let full = self
-            .resolve(path)
-            .ok_or_else(|| "paths outside the repository are not allowed".to_owned())?;
-        read_limited(&full)
-    }
-}
+/// The repository's files, for the checks and the planner: gantry-executor's one guarded reader
+/// (gantry-workflow's `RepoPath` guard, symbolic links out of the repository refused).
+pub type Repository = gantry_executor::RepoDir;

@@ -28,7 +28,7 @@ fn job(id: &str, needs: &[String]) -> PlanJob {
             steps: vec![],
             outputs: vec![],
             container: None,
-            services: serde_json::Value::Null,
+            services: Vec::new(),
         })),
     }
 }

@@ -1,10 +1,12 @@
 //! Job-level `${{ }}` evaluation: conditions with GitHub's implicit `success()`, string
 //! templates, and template trees (matrix, `runs-on`, `with:`).
 //!
-//! Invariant: user text never panics; every failure is an `Err(String)` that the scheduler turns
-//! into a failed job with that message. Covered by the scenario tests.
+//! Invariant: user text never panics; every failure is an [`EvalError`] that the scheduler turns
+//! into a failed job with its message. Covered by the scenario tests.
 
-use gantry_expr::{Contexts, Expr, ExprKind, Host, StatusFunction, Value};
+use gantry_expr::{Contexts, Host, StatusFunction, Value};
+
+pub(crate) use crate::error::EvalError;
 
 /// The job-status functions' answers for one job.
 #[derive(Debug, Clone, Copy)]
@@ -37,55 +39,14 @@ pub(crate) fn ctx_from_json(map: &serde_json::Map<String, serde_json::Value>) ->
         .collect()
 }
 
-fn uses_status_function(expr: &Expr) -> bool {
-    let mut found = false;
-    expr.walk(&mut |e| {
-        if let ExprKind::Call { name, .. } = &e.kind {
-            if ["success", "always", "failure", "cancelled"]
-                .iter()
-                .any(|f| name.eq_ignore_ascii_case(f))
-            {
-                found = true;
-            }
-        }
-    });
-    found
-}
-
-fn describe(err: gantry_expr::Error) -> String {
-    err.to_string()
-}
-
-/// Evaluates an `if:` as GitHub does: a single `${{ }}` or bare text is an expression (wrapped
-/// in `success() && (...)` unless it calls a status function); text mixed with `${{ }}` is a
-/// string template tested for truthiness.
+/// Evaluates a job's `if:` (GitHub's implicit `success() &&` lives in
+/// [`gantry_expr::evaluate_condition`]).
 pub(crate) fn eval_condition(
     text: &str,
     contexts: &dyn Contexts,
     status: &JobStatus,
-) -> Result<bool, String> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Ok(status.success);
-    }
-    let expr = if trimmed.contains("${{") {
-        let template = gantry_expr::parse_template(trimmed).map_err(describe)?;
-        match template.as_single_expr() {
-            Some(expr) => expr.clone(),
-            None => {
-                let text = gantry_expr::evaluate_template(&template, contexts, status)
-                    .map_err(describe)?;
-                return Ok(status.success && !text.is_empty());
-            }
-        }
-    } else {
-        gantry_expr::parse(trimmed).map_err(describe)?
-    };
-    if !uses_status_function(&expr) && !status.success {
-        return Ok(false);
-    }
-    let value = gantry_expr::evaluate(&expr, contexts, status).map_err(describe)?;
-    Ok(value.is_truthy())
+) -> Result<bool, EvalError> {
+    Ok(gantry_expr::evaluate_condition(text, contexts, status)?)
 }
 
 /// Evaluates a string template (text without `${{` is returned as is).
@@ -93,12 +54,12 @@ pub(crate) fn eval_string(
     text: &str,
     contexts: &dyn Contexts,
     host: &dyn Host,
-) -> Result<String, String> {
+) -> Result<String, EvalError> {
     if !text.contains("${{") {
         return Ok(text.to_owned());
     }
-    let template = gantry_expr::parse_template(text).map_err(describe)?;
-    gantry_expr::evaluate_template(&template, contexts, host).map_err(describe)
+    let template = gantry_expr::parse_template(text)?;
+    gantry_expr::evaluate_template(&template, contexts, host).map_err(EvalError::from)
 }
 
 /// Evaluates a template to a value: exactly one `${{ }}` keeps the expression's type.
@@ -106,15 +67,15 @@ pub(crate) fn eval_to_value(
     text: &str,
     contexts: &dyn Contexts,
     host: &dyn Host,
-) -> Result<Value, String> {
+) -> Result<Value, EvalError> {
     if !text.contains("${{") {
         return Ok(Value::string(text));
     }
-    let template = gantry_expr::parse_template(text.trim()).map_err(describe)?;
+    let template = gantry_expr::parse_template(text.trim())?;
     if let Some(expr) = template.as_single_expr() {
-        return gantry_expr::evaluate(expr, contexts, host).map_err(describe);
+        return gantry_expr::evaluate(expr, contexts, host).map_err(EvalError::from);
     }
-    let text = gantry_expr::evaluate_template(&template, contexts, host).map_err(describe)?;
+    let text = gantry_expr::evaluate_template(&template, contexts, host)?;
     Ok(Value::string(&text))
 }
 
@@ -123,7 +84,7 @@ pub(crate) fn eval_bool(
     text: &str,
     contexts: &dyn Contexts,
     host: &dyn Host,
-) -> Result<bool, String> {
+) -> Result<bool, EvalError> {
     match text.trim() {
         "true" => Ok(true),
         "false" | "" => Ok(false),
@@ -133,10 +94,9 @@ pub(crate) fn eval_bool(
                 Value::Bool(b) => Ok(b),
                 Value::String(s) if &*s == "true" => Ok(true),
                 Value::String(s) if &*s == "false" => Ok(false),
-                other => Err(format!(
-                    "expected a boolean, got {}",
-                    other.to_interpolated_string()
-                )),
+                other => Err(EvalError::NotABoolean {
+                    got: other.to_interpolated_string(),
+                }),
             }
         }
     }
@@ -147,7 +107,7 @@ pub(crate) fn eval_number(
     text: &str,
     contexts: &dyn Contexts,
     host: &dyn Host,
-) -> Result<f64, String> {
+) -> Result<f64, EvalError> {
     if let Ok(n) = text.trim().parse::<f64>() {
         return Ok(n);
     }
@@ -157,18 +117,17 @@ pub(crate) fn eval_number(
         Value::String(s) => s
             .trim()
             .parse::<f64>()
-            .map_err(|_| format!("expected a number, got '{s}'"))?,
+            .map_err(|_| EvalError::NotANumberText { got: s.to_string() })?,
         other => {
-            return Err(format!(
-                "expected a number, got {}",
-                other.to_interpolated_string()
-            ))
+            return Err(EvalError::NotANumber {
+                got: other.to_interpolated_string(),
+            })
         }
     };
     if number.is_finite() {
         Ok(number)
     } else {
-        Err("expected a finite number".to_owned())
+        Err(EvalError::NotFinite)
     }
 }
 
@@ -177,7 +136,7 @@ pub(crate) fn eval_tree(
     tree: &serde_json::Value,
     contexts: &dyn Contexts,
     host: &dyn Host,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, EvalError> {
     Ok(match tree {
         serde_json::Value::String(s) => eval_to_value(s, contexts, host)?.to_json(),
         serde_json::Value::Array(items) => serde_json::Value::Array(

@@ -9,6 +9,7 @@
 //! `tests/scenarios/*.toml` on the [`fake`] executor; `benches/scheduler.rs` measures overhead.
 
 pub mod concurrency;
+mod error;
 mod eval;
 pub mod event;
 pub mod fake;

@@ -42,6 +42,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::concurrency::ConcurrencyGroups;
+use crate::error::{render, InputTypeError, PrepareError};
 use crate::eval::{self, ctx_from_json, JobStatus};
 use crate::event::{JobOutcome, RunEvent, RunOutcome};
 
@@ -282,15 +283,15 @@ pub async fn run_plan(
         }
     }
 
-    let root = run.add_scope(
-        String::new(),
-        String::new(),
-        root_contexts,
-        Arc::new(plan.secrets.clone()),
+    let root = run.add_scope(NewScope {
+        prefix: String::new(),
+        display_prefix: String::new(),
+        contexts: root_contexts,
+        secrets: Arc::new(plan.secrets.clone()),
         graph,
-        Vec::new(),
-        None,
-    );
+        outputs: Vec::new(),
+        parent: None,
+    });
     if let Some(reason) = &refused {
         // Every job of a run that never got its concurrency group is cancelled.
         run.cancelled = true;
@@ -404,17 +405,16 @@ impl Run {
         &self.scopes[node.scope].graph.jobs[node.job_index]
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn add_scope(
-        &mut self,
-        prefix: String,
-        display_prefix: String,
-        contexts: JsonMap,
-        secrets: Arc<Secrets>,
-        graph: Arc<JobGraph>,
-        outputs: Vec<(String, String)>,
-        parent: Option<(usize, usize)>,
-    ) -> usize {
+    fn add_scope(&mut self, new: NewScope) -> usize {
+        let NewScope {
+            prefix,
+            display_prefix,
+            contexts,
+            secrets,
+            graph,
+            outputs,
+            parent,
+        } = new;
         let scope = self.scopes.len();
         let first = self.nodes.len();
         let ids: IndexMap<&str, usize> = graph
@@ -722,7 +722,10 @@ impl Run {
                 None => None,
                 Some(tree) => {
                     let expanded = eval::eval_tree(tree, &expr_contexts, &status)
-                        .and_then(|value| matrix::expand_matrix(&value).map_err(|e| e.to_string()));
+                        .map_err(PrepareError::Eval)
+                        .and_then(|value| {
+                            matrix::expand_matrix(&value).map_err(PrepareError::Matrix)
+                        });
                     match expanded {
                         Ok(combinations) => Some(combinations),
                         Err(err) => {
@@ -887,29 +890,27 @@ impl Run {
             return;
         };
         let scope = &self.scopes[self.nodes[node].scope];
-        let prepared = (|ctx: JsonMap| -> Result<PreparedLeg, String> {
+        let prepared = (|ctx: JsonMap| -> Result<PreparedLeg, PrepareError> {
             let mut runs_on = Vec::new();
             for label in &steps_job.runs_on {
-                let value = eval::eval_tree(label, &expr_contexts, status)
-                    .map_err(|e| format!("runs-on: {e}"))?;
+                let value =
+                    eval::eval_tree(label, &expr_contexts, status).map_err(PrepareError::RunsOn)?;
                 flatten_labels(&value, &mut runs_on);
             }
             let timeout = match &job.timeout_minutes {
                 Some(text) => eval::eval_number(text, &expr_contexts, status)
-                    .map_err(|e| format!("timeout-minutes: {e}"))?,
+                    .map_err(PrepareError::TimeoutMinutes)?,
                 None => DEFAULT_TIMEOUT_MINUTES,
             };
             if timeout <= 0.0 {
-                return Err(format!(
-                    "timeout-minutes must be greater than 0, got {timeout}"
-                ));
+                return Err(PrepareError::TimeoutNotPositive(timeout));
             }
             let group = match &job.concurrency {
                 Some(spec) => {
                     let group = eval::eval_string(&spec.group, &expr_contexts, status)
-                        .map_err(|e| format!("concurrency: {e}"))?;
+                        .map_err(PrepareError::Concurrency)?;
                     let cancel = eval::eval_bool(&spec.cancel_in_progress, &expr_contexts, status)
-                        .map_err(|e| format!("concurrency: {e}"))?;
+                        .map_err(PrepareError::Concurrency)?;
                     (!group.is_empty()).then_some((group, cancel))
                 }
                 None => None,
@@ -923,7 +924,7 @@ impl Run {
                         leg.continue_on_error,
                     )
                 }
-                _ => return Err("internal: job is not running".to_owned()),
+                _ => return Err(PrepareError::NotRunning),
             };
             let mut env = scope.graph.env.clone();
             env.extend(steps_job.env.iter().cloned());
@@ -953,7 +954,7 @@ impl Run {
         let (spec, timeout, group) = match prepared {
             Ok(prepared) => prepared,
             Err(err) => {
-                self.send_done(node, leg, failed_result(err));
+                self.send_done(node, leg, failed_result(render(&err)));
                 return;
             }
         };
@@ -980,7 +981,6 @@ impl Run {
         });
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn start_call_leg(
         &mut self,
         node: usize,
@@ -994,7 +994,7 @@ impl Run {
         ),
     ) {
         let scope = &self.scopes[self.nodes[node].scope];
-        let prepared = (|| -> Result<(JsonMap, Secrets), String> {
+        let prepared = (|| -> Result<(JsonMap, Secrets), PrepareError> {
             let mut given = IndexMap::new();
             for (name, tree) in &call.with {
                 if !call
@@ -1003,9 +1003,7 @@ impl Run {
                     .iter()
                     .any(|input| input.name.eq_ignore_ascii_case(name))
                 {
-                    return Err(format!(
-                        "invalid input, {name} is not defined in the referenced workflow"
-                    ));
+                    return Err(PrepareError::UnknownInput(name.clone()));
                 }
                 given.insert(
                     name.to_lowercase(),
@@ -1019,10 +1017,7 @@ impl Run {
                     None => match &input.default {
                         Some(default) => eval::eval_tree(default, &expr_contexts, status)?,
                         None if input.required => {
-                            return Err(format!(
-                                "input {} is required, but not provided while calling",
-                                input.name
-                            ))
+                            return Err(PrepareError::MissingInput(input.name.clone()))
                         }
                         None => match input.input_type.as_str() {
                             "boolean" => serde_json::Value::Bool(false),
@@ -1073,9 +1068,7 @@ impl Run {
             }
             for (name, required) in &call.called.secrets {
                 if *required && !secrets.keys().any(|k| k.eq_ignore_ascii_case(name)) {
-                    return Err(format!(
-                        "secret {name} is required, but not provided while calling"
-                    ));
+                    return Err(PrepareError::MissingSecret(name.clone()));
                 }
             }
             Ok((inputs, secrets))
@@ -1086,7 +1079,7 @@ impl Run {
                 self.send_done(
                     node,
                     leg,
-                    failed_result(format!("calling {}: {err}", call.uses)),
+                    failed_result(format!("calling {}: {}", call.uses, render(&err))),
                 );
                 return;
             }
@@ -1206,15 +1199,15 @@ impl Run {
             self.send_done(node, leg, JobResult::new(Conclusion::Success));
             return;
         }
-        let child = self.add_scope(
-            format!("{key}/"),
-            format!("{display_name} / "),
-            pending.contexts,
-            Arc::new(pending.secrets),
-            pending.graph,
-            pending.outputs,
-            Some((node, leg)),
-        );
+        let child = self.add_scope(NewScope {
+            prefix: format!("{key}/"),
+            display_prefix: format!("{display_name} / "),
+            contexts: pending.contexts,
+            secrets: Arc::new(pending.secrets),
+            graph: pending.graph,
+            outputs: pending.outputs,
+            parent: Some((node, leg)),
+        });
         if let NodeState::Running(run) = &mut self.nodes[node].state {
             if let Some(state) = run.legs.get_mut(leg) {
                 state.child_scope = Some(child);
@@ -1295,7 +1288,7 @@ fn coerce_input(
     name: &str,
     input_type: &str,
     value: serde_json::Value,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, InputTypeError> {
     use serde_json::Value as J;
     match (input_type, value) {
         ("boolean", J::Bool(b)) => Ok(J::Bool(b)),
@@ -1307,18 +1300,41 @@ fn coerce_input(
             .ok()
             .and_then(serde_json::Number::from_f64)
             .map(J::Number)
-            .ok_or_else(|| format!("input {name} must be a number, got '{s}'")),
-        ("boolean" | "number", other) => {
-            Err(format!("input {name} must be a {input_type}, got {other}"))
-        }
+            .ok_or_else(|| InputTypeError::NotANumberText {
+                name: name.to_owned(),
+                got: s.clone(),
+            }),
+        ("boolean" | "number", other) => Err(InputTypeError::WrongType {
+            name: name.to_owned(),
+            expected: input_type.to_owned(),
+            got: other.to_string(),
+        }),
         (_, J::String(s)) => Ok(J::String(s)),
         (_, J::Null) => Ok(J::String(String::new())),
         (_, J::Bool(b)) => Ok(J::String(b.to_string())),
         (_, J::Number(n)) => Ok(J::String(
             Value::from_json(&J::Number(n)).to_interpolated_string(),
         )),
-        (_, other) => Err(format!("input {name} must be a string, got {other}")),
+        (_, other) => Err(InputTypeError::WrongType {
+            name: name.to_owned(),
+            expected: "string".to_owned(),
+            got: other.to_string(),
+        }),
     }
+}
+
+/// What a new scope (the run's workflow, or a called workflow inside a job's leg) starts from.
+struct NewScope {
+    /// Prepended to its jobs' keys (`caller/`), and to their display names (`caller / `).
+    prefix: String,
+    display_prefix: String,
+    contexts: JsonMap,
+    secrets: Arc<Secrets>,
+    graph: Arc<JobGraph>,
+    /// The called workflow's `outputs:` (empty for the run's own workflow).
+    outputs: Vec<(String, String)>,
+    /// The (node, leg) that called it.
+    parent: Option<(usize, usize)>,
 }
 
 /// A job spec, its timeout in minutes, and its concurrency group with `cancel-in-progress`.

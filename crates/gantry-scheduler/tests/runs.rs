@@ -29,7 +29,7 @@ fn plan(run_id: &str, group: Option<(&str, bool)>) -> Plan {
             steps: vec![],
             outputs: vec![],
             container: None,
-            services: serde_json::Value::Null,
+            services: Vec::new(),
         })),
     };
     let mut contexts = serde_json::Map::new();

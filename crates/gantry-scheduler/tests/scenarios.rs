@@ -15,13 +15,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gantry_plan::lower::{lower, RunContext, WorkflowSource};
+use gantry_plan::lower::{lower, RunContext};
 use gantry_plan::{
     CallInput, CallJob, CallSecrets, CalledWorkflow, Conclusion, ConcurrencySpec, JobBody,
     JobGraph, Plan, PlanJob, RunInfo, StepsJob, StrategySpec,
 };
 use gantry_scheduler::fake::{FakeExecutor, FakeJob};
 use gantry_scheduler::{run_plan, RunEvent, SchedulerOptions};
+use gantry_workflow::{Project, ReadError, RepoPath};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -53,12 +54,14 @@ struct Scenario {
 
 struct Files<'a>(&'a BTreeMap<String, String>);
 
-impl WorkflowSource for Files<'_> {
-    fn read_workflow(&self, path: &str) -> Result<Vec<u8>, String> {
+impl Project for Files<'_> {
+    fn read(&self, path: &RepoPath) -> Result<Vec<u8>, ReadError> {
         self.0
-            .get(path)
+            .get(path.as_str())
             .map(|t| t.as_bytes().to_vec())
-            .ok_or_else(|| format!("{path} not found"))
+            .ok_or_else(|| ReadError::NotFound {
+                path: path.to_string(),
+            })
     }
 }
 
@@ -201,7 +204,7 @@ fn graph(
                 steps: vec![],
                 outputs: vec![],
                 container: None,
-                services: serde_json::Value::Null,
+                services: Vec::new(),
             })),
             Some(name) => {
                 let def = called

@@ -174,49 +174,10 @@ fn scalar_kind(node: &Node) -> ScalarKind {
     }
 }
 
-/// A YAML number as GitHub turns it into a string (`env:`, `with:`): 15 significant digits,
-/// exponent form from 1e15 or below 1e-5 (`3.10` is "3.1", `1e18` is "1E+18").
+/// A YAML number as GitHub turns it into a string (`env:`, `with:`): the rule lives in
+/// [`gantry_expr::number::yaml_text`].
 pub fn number_to_string(n: f64) -> String {
-    if n.is_nan() {
-        return "NaN".to_owned();
-    }
-    if n.is_infinite() {
-        return if n > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
-    }
-    if n == 0.0 {
-        return "0".to_owned();
-    }
-    // `d.dddddddddddddde±x`: 15 significant digits, rounded.
-    let sci = format!("{:.14e}", n.abs());
-    let Some((mantissa, exponent)) = sci.split_once('e') else {
-        return sci;
-    };
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let digits = digits.trim_end_matches('0');
-    let digits = if digits.is_empty() { "0" } else { digits };
-    let sign = if n < 0.0 { "-" } else { "" };
-    if !(-5..15).contains(&exponent) {
-        let (first, rest) = digits.split_at(1);
-        let fraction = if rest.is_empty() {
-            String::new()
-        } else {
-            format!(".{rest}")
-        };
-        let exp_sign = if exponent < 0 { '-' } else { '+' };
-        return format!("{sign}{first}{fraction}E{exp_sign}{:02}", exponent.abs());
-    }
-    if exponent < 0 {
-        let zeros = "0".repeat((-exponent - 1) as usize);
-        return format!("{sign}0.{zeros}{digits}");
-    }
-    let int_len = exponent as usize + 1;
-    if digits.len() <= int_len {
-        format!("{sign}{digits}{}", "0".repeat(int_len - digits.len()))
-    } else {
-        // `digits` is ASCII and longer than `int_len` here.
-        format!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
-    }
+    gantry_expr::number::yaml_text(n)
 }
 
 /// `${{ ... }}` is the whole (trimmed) value and holds one expression.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use gantry_workflow::check::{check_workflow, Project};
 use gantry_workflow::load::load_workflow;
-use gantry_workflow::Diagnostic;
+use gantry_workflow::{Diagnostic, ReadError, RepoPath};
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test_data/actionlint")
@@ -27,12 +27,17 @@ fn data_dir() -> PathBuf {
 struct DirProject(PathBuf);
 
 impl Project for DirProject {
-    fn read_file(&self, path: &str) -> Option<Vec<u8>> {
-        if path.split('/').any(|p| p == "..") {
-            return None;
+    fn read(&self, path: &RepoPath) -> Result<Vec<u8>, ReadError> {
+        let full = self.0.join(path.as_str());
+        if !full.is_file() {
+            return Err(ReadError::NotFound {
+                path: path.to_string(),
+            });
         }
-        let full = self.0.join(path);
-        full.is_file().then(|| std::fs::read(full).ok()).flatten()
+        std::fs::read(full).map_err(|e| ReadError::Io {
+            path: path.to_string(),
+            source: e.into(),
+        })
     }
 }
 
@@ -40,8 +45,10 @@ impl Project for DirProject {
 struct Empty;
 
 impl Project for Empty {
-    fn read_file(&self, _path: &str) -> Option<Vec<u8>> {
-        None
+    fn read(&self, path: &RepoPath) -> Result<Vec<u8>, ReadError> {
+        Err(ReadError::NotFound {
+            path: path.to_string(),
+        })
     }
 }
 

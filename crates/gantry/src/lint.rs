@@ -100,9 +100,7 @@ pub fn lint_file(path: &Path) -> FileReport {
     let mut diagnostics = if is_action_file(path) {
         load_action(&bytes).1
     } else {
-        let repository = Repository {
-            root: project_root(path),
-        };
+        let repository = Repository::new(project_root(path));
         load_and_check(&bytes, &repository).1
     };
     diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));

@@ -112,7 +112,10 @@ pub(crate) async fn run(
             &["clean", "-ffdxq"][..],
         ] {
             if let Err(e) = git(Some(&target), args).await {
-                job.error(log, &format!("actions/checkout: {e}"));
+                job.error(
+                    log,
+                    &format!("actions/checkout: {}", crate::job::error_chain(&e)),
+                );
                 return ActionResult::failure();
             }
         }
@@ -143,7 +146,10 @@ pub(crate) async fn run(
     if input(inputs, "ref").is_none() && job.sha.is_none() {
         // The job runs on the working tree as it is: bring the uncommitted changes back.
         if let Err(e) = crate::workspace::overlay_working_tree(&source, &target).await {
-            job.error(log, &format!("actions/checkout: {e}"));
+            job.error(
+                log,
+                &format!("actions/checkout: {}", crate::job::error_chain(&e)),
+            );
             return ActionResult::failure();
         }
     }

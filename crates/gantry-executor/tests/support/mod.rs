@@ -116,8 +116,24 @@ pub fn spec(steps: Vec<StepSpec>) -> JobSpec {
         continue_on_error: false,
         workspace: WorkspaceSpec::default(),
         container: None,
-        services: serde_json::Value::Null,
+        services: Vec::new(),
     }
+}
+
+/// A `container:` or service with just an image.
+pub fn image(image: &str) -> gantry_plan::ContainerSpec {
+    gantry_plan::ContainerSpec {
+        image: image.into(),
+        ..gantry_plan::ContainerSpec::default()
+    }
+}
+
+/// `[(name, value)]` as owned pairs, for `env:`.
+pub fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 pub struct Harness {

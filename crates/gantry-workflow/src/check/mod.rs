@@ -25,23 +25,9 @@ mod types;
 
 use crate::diagnostic::{Diagnostic, Pos, Span};
 use crate::model::{Str, TStr, Workflow};
+use crate::project::{ReadError, RepoPath};
 
-/// Read access to the repository the workflow lives in, for local actions (`uses: ./path`) and
-/// local reusable workflows. Paths are relative to the repository root, `/`-separated.
-pub trait Project {
-    /// The file's bytes, or `None` when it does not exist (or is not a file).
-    fn read_file(&self, path: &str) -> Option<Vec<u8>>;
-}
-
-/// A project without files: local actions and reusable workflows are not checked.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoProject;
-
-impl Project for NoProject {
-    fn read_file(&self, _path: &str) -> Option<Vec<u8>> {
-        None
-    }
-}
+pub use crate::project::{NoProject, Project};
 
 /// Runs every semantic rule over `workflow` and returns what they found, sorted by position.
 ///
@@ -76,21 +62,19 @@ pub fn check_workflow(workflow: &Workflow, project: &dyn Project) -> Vec<Diagnos
     diagnostics
 }
 
-/// Remembers what [`Project::read_file`] returned, for the duration of one check.
+/// Remembers what [`Project::read`] returned, for the duration of one check.
 struct CachedProject<'p> {
     inner: &'p dyn Project,
-    files: std::cell::RefCell<std::collections::HashMap<String, Option<Vec<u8>>>>,
+    files: std::cell::RefCell<std::collections::HashMap<RepoPath, Result<Vec<u8>, ReadError>>>,
 }
 
 impl Project for CachedProject<'_> {
-    fn read_file(&self, path: &str) -> Option<Vec<u8>> {
+    fn read(&self, path: &RepoPath) -> Result<Vec<u8>, ReadError> {
         if let Some(known) = self.files.borrow().get(path) {
             return known.clone();
         }
-        let bytes = self.inner.read_file(path);
-        self.files
-            .borrow_mut()
-            .insert(path.to_string(), bytes.clone());
+        let bytes = self.inner.read(path);
+        self.files.borrow_mut().insert(path.clone(), bytes.clone());
         bytes
     }
 }
@@ -228,11 +212,14 @@ mod tests {
     struct Files(&'static [(&'static str, &'static str)]);
 
     impl Project for Files {
-        fn read_file(&self, path: &str) -> Option<Vec<u8>> {
+        fn read(&self, path: &RepoPath) -> Result<Vec<u8>, ReadError> {
             self.0
                 .iter()
-                .find(|(p, _)| *p == path)
+                .find(|(p, _)| *p == path.as_str())
                 .map(|(_, text)| text.as_bytes().to_vec())
+                .ok_or_else(|| ReadError::NotFound {
+                    path: path.to_string(),
+                })
         }
     }
 
