@@ -2,7 +2,7 @@
 //!
 //! The pipeline, one file per stage: `yaml` (bytes -> spanned YAML tree with safety limits),
 //! `load` (tree -> typed `model` plus structural diagnostics), `srcmap` (offsets inside scalars ->
-//! file positions), `check` (semantic rules over the model).
+//! file positions), `uses` (the parsed form of `uses:` values), `check` (semantic rules over the model).
 //!
 //! Entry points: [`load_workflow`] / [`load_action`] (and [`load::load_workflow_with`] for
 //! custom [`yaml::Limits`]) return `(model, Vec<Diagnostic>)`. Every string that may hold
@@ -19,8 +19,10 @@ pub mod diagnostic;
 pub mod load;
 pub mod model;
 pub mod srcmap;
+pub mod uses;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Pos, Severity, Span};
 pub use load::{load_action, load_workflow};
 pub use model::{Action, Job, Step, Workflow};
+pub use uses::{UsesError, UsesRef};

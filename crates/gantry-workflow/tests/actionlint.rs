@@ -3,7 +3,8 @@
 //!
 //! What must hold: every `ok/*.yaml` gives no error; every `err/`, `examples/` file and every
 //! project with expected errors gives at least one diagnostic; every expected position of those
-//! files is reported; no real-world workflow of `realworld/dataset.zip` gets an error. Cases we
+//! files is reported; no real-world workflow of `realworld/dataset.zip` gets an error (but for
+//! runner images GitHub retired since the dataset was collected). Cases we
 //! do not pass are listed in `test_data/actionlint/skipped.txt` with a reason. The test fails on
 //! a failing case that is not listed, on a listed case that passes, and on a listed id that names
 //! no case, so the list stays honest. Results (with the share of all expected positions we
@@ -34,6 +35,13 @@ impl Project for DirProject {
         let full = self.0.join(path);
         full.is_file().then(|| std::fs::read(full).ok()).flatten()
     }
+}
+
+/// Whether `diagnostic` reports a runner image GitHub retired after the real-world dataset was
+/// collected (June 2021; the oldest retirement in the table is September 2021): those
+/// workflows ran then, so the error is right today and not a false one.
+fn is_retired_since_collected(diagnostic: &Diagnostic) -> bool {
+    diagnostic.code == "runner-label" && diagnostic.message.contains("was retired by GitHub on")
 }
 
 /// A project without files (real-world workflows come alone).
@@ -401,7 +409,7 @@ fn run_realworld(skipped: &Skipped) -> Suite {
                         .map(|(name, bytes)| {
                             let errors = lint(bytes, &Empty)
                                 .iter()
-                                .filter(|d| d.is_error())
+                                .filter(|d| d.is_error() && !is_retired_since_collected(d))
                                 .map(|d| {
                                     format!(
                                         "{}:{}: {} [{}]",

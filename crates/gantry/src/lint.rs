@@ -104,9 +104,11 @@ pub fn lint_file(path: &Path) -> FileReport {
         load_action(&bytes).1
     } else {
         let (workflow, mut diagnostics) = load_workflow(&bytes);
-        let project = DirProject {
-            root: project_root(path),
+        let (root, root_guess) = match project_root(path) {
+            ProjectRoot::Found(root) => (root, None),
+            ProjectRoot::Guess(root) => (root, Some(ROOT_GUESS)),
         };
+        let project = DirProject { root, root_guess };
         diagnostics.extend(check_workflow(&workflow, &project));
         diagnostics.extend(crate::preflight::check(&workflow));
         diagnostics
@@ -136,9 +138,22 @@ fn is_action_file(path: &Path) -> bool {
         .is_some_and(|n| n == "action.yml" || n == "action.yaml")
 }
 
+/// Where the repository of a workflow file is, and whether that is known or a guess.
+pub enum ProjectRoot {
+    /// The folder above `.github/workflows`, or the nearest ancestor holding `.git`.
+    Found(PathBuf),
+    /// Neither exists (a file linted outside its repository, as editors and pre-commit hooks
+    /// do): the current directory.
+    Guess(PathBuf),
+}
+
+/// Why a [`ProjectRoot::Guess`] is one, for the diagnostics it weakens.
+const ROOT_GUESS: &str = "the file is neither in a .github/workflows folder nor in a git repository, so the current directory is taken as the repository root";
+
 /// The repository a workflow belongs to: the folder above `.github/workflows` when the file is
-/// in one, otherwise the nearest ancestor holding `.git`, otherwise the current directory.
-pub fn project_root(path: &Path) -> PathBuf {
+/// in one, otherwise the nearest ancestor holding `.git`, otherwise (a guess) the current
+/// directory.
+pub fn project_root(path: &Path) -> ProjectRoot {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut dir = absolute.parent();
     while let Some(d) = dir {
@@ -148,7 +163,7 @@ pub fn project_root(path: &Path) -> PathBuf {
                 .is_some_and(|n| n == ".github")
         {
             if let Some(root) = d.parent().and_then(Path::parent) {
-                return root.to_path_buf();
+                return ProjectRoot::Found(root.to_path_buf());
             }
         }
         dir = d.parent();
@@ -156,16 +171,17 @@ pub fn project_root(path: &Path) -> PathBuf {
     let mut dir = absolute.parent();
     while let Some(d) = dir {
         if d.join(".git").exists() {
-            return d.to_path_buf();
+            return ProjectRoot::Found(d.to_path_buf());
         }
         dir = d.parent();
     }
-    std::env::current_dir().unwrap_or_default()
+    ProjectRoot::Guess(std::env::current_dir().unwrap_or_default())
 }
 
 /// Reads repository files for the checks (local actions, reusable workflows).
 struct DirProject {
     root: PathBuf,
+    root_guess: Option<&'static str>,
 }
 
 impl Project for DirProject {
@@ -177,5 +193,9 @@ impl Project for DirProject {
             return None;
         }
         read_limited(&full).ok()
+    }
+
+    fn root_guess(&self) -> Option<&str> {
+        self.root_guess
     }
 }

@@ -136,6 +136,60 @@ fn lint_warnings_alone_exit_zero() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// A workflow linted outside any repository (as editors and pre-commit hooks do): the root is
+/// a guess, so a local reusable workflow or `$/` action not found is a warning saying why.
+#[test]
+fn lint_outside_a_repository_warns_on_what_it_cannot_find() {
+    const WORKFLOW: &str = "on: push\njobs:\n  a:\n    uses: ./.github/workflows/called.yml\n  b:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: $/.github/actions/setup\n";
+    let t = Test::new().file("ci.yml", WORKFLOW);
+    let out = t.run(&["lint", "ci.yml"]);
+    assert_eq!(
+        heads(&out),
+        [
+            "ci.yml:4:11 warning workflow-call",
+            "ci.yml:8:15 warning action"
+        ],
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("the repository root is only a guess"));
+    assert_eq!(out.status.code(), Some(0));
+    // Inside a repository the same files must exist.
+    let t = Test::new().file("ci.yml", WORKFLOW).file(".git/HEAD", "");
+    let out = t.run(&["lint", "ci.yml"]);
+    assert_eq!(
+        heads(&out),
+        [
+            "ci.yml:4:11 error workflow-call",
+            "ci.yml:8:15 error action"
+        ],
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// `$/` self-repository references resolve against the repository root, like `./`.
+#[test]
+fn lint_checks_self_repository_references_against_the_repository() {
+    let t = Test::new()
+        .file(
+            ".github/workflows/ci.yml",
+            "on: push\njobs:\n  a:\n    uses: $/.github/workflows/called.yml\n    with:\n      x: 1\n      typo: 2\n",
+        )
+        .file(
+            ".github/workflows/called.yml",
+            "on:\n  workflow_call:\n    inputs:\n      x:\n        type: number\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n",
+        );
+    let out = t.run(&["lint", ".github/workflows/ci.yml"]);
+    assert_eq!(
+        heads(&out),
+        [".github/workflows/ci.yml:7:7 error workflow-call"],
+        "{}",
+        stdout(&out)
+    );
+}
+
 #[test]
 fn lint_json_format_is_machine_readable() {
     let t = Test::new().file(

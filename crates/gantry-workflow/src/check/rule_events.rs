@@ -348,8 +348,9 @@ fn check_call_input(cx: &mut Checker<'_>, input: &Input) {
         return;
     };
     check_default_type(cx, input, default, input.input_type());
+    // GitHub accepts the pair (the default is simply never used): a warning, not an error.
     if input.required.as_ref().is_some_and(|r| r.value) {
-        cx.error(
+        cx.warning(
             "events",
             default.span.start,
             format!(
