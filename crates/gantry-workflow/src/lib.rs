@@ -2,7 +2,9 @@
 //!
 //! The pipeline, one file per stage: `yaml` (bytes -> spanned YAML tree with safety limits),
 //! `load` (tree -> typed `model` plus structural diagnostics), `srcmap` (offsets inside scalars ->
-//! file positions), `uses` (the parsed form of `uses:` values), `check` (semantic rules over the model).
+//! file positions), `check` (semantic rules over the model). Beside them: `uses` (the parsed
+//! form of `uses:` values) and `glob` (GitHub's filter patterns: validation for the checks,
+//! matching for the run engine).
 //!
 //! Entry points: [`load_workflow`] / [`load_action`] (and [`load::load_workflow_with`] for
 //! custom [`yaml::Limits`]) return `(model, Vec<Diagnostic>)`. Every string that may hold
@@ -16,6 +18,7 @@
 
 pub mod check;
 pub mod diagnostic;
+pub mod glob;
 pub mod load;
 pub mod model;
 pub mod srcmap;

@@ -11,7 +11,8 @@
 pub mod contexts;
 pub mod cron;
 pub mod events;
-pub mod glob;
+/// Filter patterns moved to [`crate::glob`]; kept here so `check::glob::…` paths still resolve.
+pub use crate::glob;
 pub mod permissions;
 pub mod runner_labels;
 mod timezones;

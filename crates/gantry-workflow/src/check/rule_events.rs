@@ -6,8 +6,8 @@
 
 use super::cron::{is_valid_timezone, Cron, MIN_INTERVAL_SECONDS};
 use super::events::{self, ActivityTypes, Filter, MAX_WORKFLOW_DISPATCH_INPUTS};
-use super::glob::{validate_glob, GlobKind};
 use super::{quoted_list, str_pos, Checker};
+use crate::glob::{validate_glob, GlobKind};
 use crate::model::{
     EventConfig, EventFilters, Input, InputType, StrList, Value, ValueKind, Workflow,
 };
