@@ -1,4 +1,5 @@
-//! `gantry lint`: finds workflow and action files, loads and checks them in parallel, renders
+//! `gantry lint`: finds workflow and action files, loads and checks them in parallel (with
+//! shellcheck and pyflakes on `run:` scripts when installed, always under `CI=true`), renders
 //! the diagnostics.
 //!
 //! Invariant: every input file is reported on, in a stable order (sorted by path), whatever the
@@ -6,8 +7,10 @@
 //! other files. Tests: `tests/cli.rs` runs the real binary.
 
 use crate::render::{render_json, render_text, FileReport};
+use crate::script_tools::ScriptTools;
 use crate::{ColorChoice, Format};
 use anyhow::{bail, Result};
+use gantry_workflow::check::scripts::scripts;
 use gantry_workflow::check::{check_workflow, Project};
 use gantry_workflow::{load_action, load_workflow, Diagnostic, Pos, Span};
 use rayon::prelude::*;
@@ -18,9 +21,29 @@ use std::process::ExitCode;
 /// Files larger than this are not read whole; the loader would refuse them anyway.
 const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
-pub fn run(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<ExitCode> {
+pub fn run(
+    paths: &[PathBuf],
+    format: Format,
+    color: ColorChoice,
+    verbose: bool,
+) -> Result<ExitCode> {
+    let tools = ScriptTools::detect();
+    let missing = tools.missing();
+    // In CI a check that silently does not run is worse than a failed build.
+    if is_ci() {
+        if let Some((tool, what)) = missing.first() {
+            bail!("{tool} is not installed, so {what} cannot be checked; CI=true requires it (on Debian or Ubuntu: apt-get install shellcheck pyflakes3)");
+        }
+    } else if verbose {
+        for (tool, what) in &missing {
+            eprintln!("note: {tool} is not installed: {what} are not checked with it");
+        }
+    }
     let files = collect_files(paths)?;
-    let reports: Vec<FileReport> = files.par_iter().map(|path| lint_file(path)).collect();
+    let reports: Vec<FileReport> = files
+        .par_iter()
+        .map(|path| lint_file_with(path, &tools))
+        .collect();
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -79,7 +102,18 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// `CI=true`, as CI services set it.
+fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// Lints one file without external script linters (what `gantry run` checks before running).
 pub fn lint_file(path: &Path) -> FileReport {
+    lint_file_with(path, &ScriptTools::default())
+}
+
+/// Lints one file; `tools` check its `run:` scripts, working while the other checks run.
+pub fn lint_file_with(path: &Path, tools: &ScriptTools) -> FileReport {
     let display = path.display().to_string();
     let bytes = match read_limited(path) {
         Ok(bytes) => bytes,
@@ -104,6 +138,8 @@ pub fn lint_file(path: &Path) -> FileReport {
         load_action(&bytes).1
     } else {
         let (workflow, mut diagnostics) = load_workflow(&bytes);
+        let scripts = scripts(&workflow);
+        let running = tools.start(&scripts);
         let (root, root_guess) = match project_root(path) {
             ProjectRoot::Found(root) => (root, None),
             ProjectRoot::Guess(root) => (root, Some(ROOT_GUESS)),
@@ -111,6 +147,7 @@ pub fn lint_file(path: &Path) -> FileReport {
         let project = DirProject { root, root_guess };
         diagnostics.extend(check_workflow(&workflow, &project));
         diagnostics.extend(crate::preflight::check(&workflow));
+        diagnostics.extend(running.finish(&scripts, &workflow.source));
         diagnostics
     };
     diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));

@@ -190,6 +190,104 @@ fn lint_checks_self_repository_references_against_the_repository() {
     );
 }
 
+/// Whether shellcheck and pyflakes3 are installed; under `CI=true` they must be.
+fn script_tools_installed() -> bool {
+    let installed = ["shellcheck", "pyflakes3"].iter().all(|tool| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+    });
+    if !installed {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but shellcheck or pyflakes3 is not installed (scripts/test installs them)"
+        );
+        eprintln!("shellcheck or pyflakes3 not installed: the script linter cases are skipped");
+    }
+    installed
+}
+
+/// shellcheck and pyflakes findings at their own position in the script, in block, plain and
+/// quoted scalars, with `${{ }}` replaced by placeholders that keep the columns.
+#[test]
+fn lint_runs_shellcheck_and_pyflakes_on_run_scripts() {
+    if !script_tools_installed() {
+        return;
+    }
+    let t = Test::new().file(
+        ".github/workflows/ci.yml",
+        concat!(
+            "on: push\n",
+            "jobs:\n",
+            "  linux:\n",
+            "    runs-on: ubuntu-latest\n",
+            "    steps:\n",
+            "      - run: |\n",
+            "          echo ${{ github.sha }}\n",
+            "          echo $FOO\n",
+            "      - run: \"echo ${{ runner.os }} $BAR\"\n",
+            "        shell: sh\n",
+            "      - run: print(${{ github.run_number }} + hello)\n",
+            "        shell: python\n",
+            "  windows:\n",
+            "    runs-on: windows-latest\n",
+            "    steps:\n",
+            "      - run: echo $FOO\n",
+        ),
+    );
+    let out = t.run(&["lint"]);
+    assert_eq!(
+        heads(&out),
+        [
+            ".github/workflows/ci.yml:8:16 warning shellcheck",
+            ".github/workflows/ci.yml:9:37 warning shellcheck",
+            ".github/workflows/ci.yml:11:47 error pyflakes",
+        ],
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("SC2086 (info): Double quote"));
+    assert!(stdout(&out).contains("undefined name 'hello'"));
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// Without the tools `gantry lint` still works, says so with `--verbose`, and fails under
+/// `CI=true`, where a check that silently does not run is worse than a failed build.
+#[test]
+fn lint_without_script_linters() {
+    let t = Test::new().file(
+        ".github/workflows/ci.yml",
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo $FOO\n",
+    );
+    let empty = tempfile::tempdir().expect("temp dir");
+    let run = |ci: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(args)
+            .current_dir(t.dir.path())
+            .env("PATH", empty.path())
+            .env("CI", ci)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run gantry")
+    };
+    let out = run("false", &["lint"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(stderr(&out), "");
+    let out = run("false", &["lint", "--verbose"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stderr(&out),
+        "note: shellcheck is not installed: bash and sh run: scripts are not checked with it\n\
+         note: pyflakes3 is not installed: python run: scripts are not checked with it\n"
+    );
+    let out = run("true", &["lint"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("shellcheck is not installed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn lint_json_format_is_machine_readable() {
     let t = Test::new().file(

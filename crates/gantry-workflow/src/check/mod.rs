@@ -15,6 +15,7 @@ pub mod events;
 pub use crate::glob;
 pub mod permissions;
 pub mod runner_labels;
+pub mod scripts;
 mod timezones;
 pub mod untrusted;
 
