@@ -10,9 +10,9 @@ use crate::render::{render_json, render_text, FileReport};
 use crate::script_tools::ScriptTools;
 use crate::{ColorChoice, Format};
 use anyhow::{bail, Result};
-use gantry_workflow::check::scripts::scripts;
+use gantry_workflow::check::scripts::{scripts, Script};
 use gantry_workflow::check::{check_workflow, Project};
-use gantry_workflow::{load_action, load_workflow, Diagnostic, Pos, Span};
+use gantry_workflow::{load_action, load_workflow, Diagnostic, Pos, Span, Workflow};
 use rayon::prelude::*;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -40,10 +40,28 @@ pub fn run(
         }
     }
     let files = collect_files(paths)?;
-    let reports: Vec<FileReport> = files
-        .par_iter()
-        .map(|path| lint_file_with(path, &tools))
+    // Load every file first, so that the script linters start at once on all the scripts
+    // (a few processes in all, not one per file) and work while the checks run.
+    let loaded: Vec<Loaded> = files.par_iter().map(|path| load_file(path)).collect();
+    let scripts: Vec<(usize, Script<'_>)> = loaded
+        .iter()
+        .enumerate()
+        .filter_map(|(i, file)| file.workflow.as_ref().map(|w| (i, w)))
+        .flat_map(|(i, workflow)| scripts(workflow).into_iter().map(move |s| (i, s)))
         .collect();
+    let script_list: Vec<&Script<'_>> = scripts.iter().map(|(_, s)| s).collect();
+    let running = tools.start(&script_list);
+    let mut reports: Vec<FileReport> = loaded.par_iter().map(check_loaded).collect();
+    let sources: Vec<&str> = scripts
+        .iter()
+        .map(|(i, _)| loaded[*i].workflow.as_ref().map_or("", |w| &w.source[..]))
+        .collect();
+    for (script, diagnostic) in running.finish(&script_list, &sources) {
+        reports[scripts[script].0].diagnostics.push(diagnostic);
+    }
+    for report in &mut reports {
+        sort_diagnostics(&mut report.diagnostics);
+    }
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -107,56 +125,75 @@ fn is_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-/// Lints one file without external script linters (what `gantry run` checks before running).
+/// Lints one file (what `gantry run` checks before running; no external script linters).
 pub fn lint_file(path: &Path) -> FileReport {
-    lint_file_with(path, &ScriptTools::default())
+    let mut report = check_loaded(&load_file(path));
+    sort_diagnostics(&mut report.diagnostics);
+    report
 }
 
-/// Lints one file; `tools` check its `run:` scripts, working while the other checks run.
-pub fn lint_file_with(path: &Path, tools: &ScriptTools) -> FileReport {
-    let display = path.display().to_string();
-    let bytes = match read_limited(path) {
-        Ok(bytes) => bytes,
-        Err(message) => {
-            let diagnostic = Diagnostic::error(
-                "io",
-                Span::point(Pos {
-                    line: 1,
-                    col: 1,
-                    offset: 0,
-                }),
-                message,
-            );
-            return FileReport {
-                path: display,
-                source: Vec::new(),
-                diagnostics: vec![diagnostic],
-            };
-        }
+/// A file read and loaded, before its semantic checks.
+struct Loaded {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    /// Set for workflow files (not action.yml, not unreadable files).
+    workflow: Option<Workflow>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn load_file(path: &Path) -> Loaded {
+    let mut loaded = Loaded {
+        path: path.to_path_buf(),
+        bytes: Vec::new(),
+        workflow: None,
+        diagnostics: Vec::new(),
     };
-    let mut diagnostics = if is_action_file(path) {
-        load_action(&bytes).1
+    match read_limited(path) {
+        Ok(bytes) => loaded.bytes = bytes,
+        Err(message) => {
+            let at = Span::point(Pos {
+                line: 1,
+                col: 1,
+                offset: 0,
+            });
+            loaded
+                .diagnostics
+                .push(Diagnostic::error("io", at, message));
+            return loaded;
+        }
+    }
+    if is_action_file(path) {
+        loaded.diagnostics = load_action(&loaded.bytes).1;
     } else {
-        let (workflow, mut diagnostics) = load_workflow(&bytes);
-        let scripts = scripts(&workflow);
-        let running = tools.start(&scripts);
-        let (root, root_guess) = match project_root(path) {
+        let (workflow, diagnostics) = load_workflow(&loaded.bytes);
+        loaded.workflow = Some(workflow);
+        loaded.diagnostics = diagnostics;
+    }
+    loaded
+}
+
+/// The semantic checks of a loaded workflow file, and its report.
+fn check_loaded(loaded: &Loaded) -> FileReport {
+    let mut diagnostics = loaded.diagnostics.clone();
+    if let Some(workflow) = &loaded.workflow {
+        let (root, root_guess) = match project_root(&loaded.path) {
             ProjectRoot::Found(root) => (root, None),
             ProjectRoot::Guess(root) => (root, Some(ROOT_GUESS)),
         };
         let project = DirProject { root, root_guess };
-        diagnostics.extend(check_workflow(&workflow, &project));
-        diagnostics.extend(crate::preflight::check(&workflow));
-        diagnostics.extend(running.finish(&scripts, &workflow.source));
-        diagnostics
-    };
-    diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
-    diagnostics.dedup();
+        diagnostics.extend(check_workflow(workflow, &project));
+        diagnostics.extend(crate::preflight::check(workflow));
+    }
     FileReport {
-        path: display,
-        source: bytes,
+        path: loaded.path.display().to_string(),
+        source: loaded.bytes.clone(),
         diagnostics,
     }
+}
+
+fn sort_diagnostics(diagnostics: &mut Vec<Diagnostic>) {
+    diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
+    diagnostics.dedup();
 }
 
 fn read_limited(path: &Path) -> Result<Vec<u8>, String> {

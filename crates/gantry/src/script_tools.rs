@@ -1,12 +1,13 @@
 //! shellcheck and pyflakes on `run:` scripts, for `gantry lint`: found on `PATH` once, started
-//! on a file's scripts before its other checks run (so they work at the same time), and read
-//! when those are done. Which scripts, their placeholders, the tools' output and the mapping
+//! on the scripts of all files before the other checks run (so they work at the same time), and
+//! read when those are done. Which scripts, their placeholders, the tools' output and the mapping
 //! back to file positions are `gantry_workflow::check::scripts`; this module only runs the
 //! processes.
 //!
-//! Invariant: one process per tool and language per file, whatever its number of scripts
-//! (actionlint starts one per script); the scripts go to a private temporary directory that is
-//! removed when the file is done. A tool that cannot run is a diagnostic, never a panic.
+//! Invariant: a few processes per tool and language in all (one batch per core), whatever the
+//! number of files and scripts (actionlint starts one per script); the scripts go to a private
+//! temporary directory that is removed when the tools are done. A tool that cannot run is a
+//! diagnostic, never a panic.
 //! Tests: `tests/cli.rs` (the real tools on actionlint's cases, and the missing-tool paths).
 
 use gantry_workflow::check::scripts::{
@@ -57,16 +58,15 @@ impl ScriptTools {
         }
     }
 
-    /// Starts the tools on `scripts`; [`Running::finish`] collects what they found.
-    pub fn start(&self, scripts: &[Script<'_>]) -> Running {
+    /// Starts the tools on `scripts` (of any number of files); [`Running::finish`] collects
+    /// what they found. Each language's scripts are split into one batch per core.
+    pub fn start(&self, scripts: &[&Script<'_>]) -> Running {
         let mut running = Running {
             dir: None,
             batches: Vec::new(),
             failures: Vec::new(),
         };
-        if scripts.is_empty() {
-            return running;
-        }
+        let n_cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         for language in [
             ScriptLanguage::Bash,
             ScriptLanguage::Sh,
@@ -84,8 +84,14 @@ impl ScriptTools {
             if indices.is_empty() {
                 continue;
             }
-            if let Err(message) = running.start_batch(tool, language, scripts, indices.clone()) {
-                running.failures.push((indices[0], message));
+            // Batches of at least 16 scripts: a process start costs about as much as checking
+            // a few short scripts.
+            // At most 1,000 a batch, to keep command lines short.
+            let chunk = indices.len().div_ceil(n_cores).clamp(16, 1000);
+            for part in indices.chunks(chunk) {
+                if let Err(message) = running.start_batch(tool, language, scripts, part.to_vec()) {
+                    running.failures.push((part[0], message));
+                }
             }
         }
         running
@@ -122,7 +128,7 @@ impl Running {
         &mut self,
         tool: &Path,
         language: ScriptLanguage,
-        scripts: &[Script<'_>],
+        scripts: &[&Script<'_>],
         indices: Vec<usize>,
     ) -> Result<(), String> {
         let dir = self.dir()?;
@@ -190,8 +196,9 @@ impl Running {
         Ok(dir)
     }
 
-    /// Waits for the tools and returns their findings as diagnostics of the file `source`.
-    pub fn finish(mut self, scripts: &[Script<'_>], source: &str) -> Vec<Diagnostic> {
+    /// Waits for the tools and returns their findings as diagnostics, each with the index of
+    /// its script; `sources[i]` is the text of the file script `i` comes from.
+    pub fn finish(mut self, scripts: &[&Script<'_>], sources: &[&str]) -> Vec<(usize, Diagnostic)> {
         let mut diagnostics = Vec::new();
         let failure = |index: usize, message: String| {
             let at = ToolFinding {
@@ -200,7 +207,7 @@ impl Running {
                 severity: Severity::Error,
                 message,
             };
-            scripts[index].diagnostic(source, &at)
+            (index, scripts[index].diagnostic(sources[index], &at))
         };
         for (index, message) in std::mem::take(&mut self.failures) {
             diagnostics.push(failure(index, message));
@@ -224,7 +231,7 @@ impl Running {
                     parse_pyflakes(&format!("{stdout}\n{stderr}"), &batch.files)
                 }
             };
-            // shellcheck exits 1 when it found something; anything else without output is a
+            // The tools exit 1 when they found something; anything else without output is a
             // tool that did not work.
             if findings.is_empty() && !matches!(output.status.code(), Some(0 | 1)) {
                 let why = stderr.lines().next().unwrap_or("no output").to_string();
@@ -235,8 +242,8 @@ impl Running {
                 continue;
             }
             for (file_index, finding) in findings {
-                let script = &scripts[batch.indices[file_index]];
-                diagnostics.push(script.diagnostic(source, &finding));
+                let index = batch.indices[file_index];
+                diagnostics.push((index, scripts[index].diagnostic(sources[index], &finding)));
             }
         }
         diagnostics
