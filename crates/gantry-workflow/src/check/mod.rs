@@ -8,6 +8,7 @@
 //! model is the [`Project`] the caller implements (no IO here). Tests: unit tests in each
 //! module, `tests/actionlint.rs` for the conformance suite.
 
+pub mod action_majors;
 pub mod contexts;
 pub mod cron;
 pub mod events;
@@ -448,6 +449,24 @@ mod tests {
             "on: push\njobs:\n  a:\n    runs-on: ${{ matrix.os }}\n    strategy:\n      matrix:\n        os: [ubuntu-26.04]\n        include:\n          - os: ubuntu-20.04\n    steps:\n      - run: echo\n",
             &["9:17 runner-label"],
         );
+    }
+
+    #[test]
+    fn retired_and_deprecated_action_majors() {
+        let (workflow, _) = load_workflow(
+            format!("on: push\njobs:\n  a:\n{STEPS}      - uses: actions/upload-artifact@v3\n      - uses: actions/checkout@v4.2.1\n      - uses: actions/checkout@v5\n      - uses: actions/checkout@main\n").as_bytes(),
+        );
+        let found: Vec<(u32, bool, bool)> = check_workflow(&workflow, &NoProject)
+            .iter()
+            .map(|d| {
+                (
+                    d.span.start.line,
+                    d.is_error(),
+                    d.message.contains("2025-01-30") || d.message.contains("node20"),
+                )
+            })
+            .collect();
+        assert_eq!(found, [(7, true, true), (8, false, true)]);
     }
 
     #[test]

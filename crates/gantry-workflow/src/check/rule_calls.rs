@@ -9,6 +9,7 @@
 //! a local reusable workflow that does not exist is, or a warning when the repository root is
 //! only a guess ([`Project::root_guess`]). Tests: `tests/actionlint.rs`, `check/mod.rs`.
 
+use super::action_majors::MajorStatus;
 use super::{quoted_list, str_pos, tstr_pos, Checker, Project};
 use crate::load::{load_action, load_workflow};
 use crate::model::{
@@ -40,10 +41,22 @@ fn check_step(cx: &mut Checker<'_>, step: &Step, project: &dyn Project) {
     }
     let spec = uses.raw.as_str();
     match UsesRef::parse(spec) {
-        Ok(reference) if reference.is_in_repo() => {
+        Ok(reference @ (UsesRef::Local { .. } | UsesRef::SelfRepo { .. })) => {
             check_local_action(cx, step, uses, reference, project);
         }
-        Ok(_) => {}
+        Ok(UsesRef::Remote {
+            owner,
+            repo,
+            path,
+            git_ref,
+        }) => {
+            let action = match path {
+                Some(path) => format!("{owner}/{repo}/{path}"),
+                None => format!("{owner}/{repo}"),
+            };
+            check_major(cx, uses, &action, git_ref);
+        }
+        Ok(UsesRef::Docker { .. }) => {}
         Err(UsesError::EmptyDockerTag) => cx.error(
             "action",
             tstr_pos(uses),
@@ -71,6 +84,33 @@ fn read_action(project: &dyn Project, dir: &str) -> Option<(Action, Vec<crate::D
 }
 
 const RUNNERS: &[&str] = &["composite", "docker", "node20", "node24"];
+
+/// A major of a popular action that GitHub retired (an error) or runs on a deprecated runtime
+/// (a warning).
+fn check_major(cx: &mut Checker<'_>, uses: &TStr, action: &str, git_ref: &str) {
+    let Some(info) = super::action_majors::lookup(action, git_ref) else {
+        return;
+    };
+    let spec = &uses.raw;
+    match info.status {
+        MajorStatus::Retired => cx.error(
+            "action",
+            tstr_pos(uses),
+            format!(
+                "{spec:?} no longer runs as written on GitHub (since {}): {}; update the action's version",
+                info.date, info.why
+            ),
+        ),
+        MajorStatus::Deprecated => cx.warning(
+            "action",
+            tstr_pos(uses),
+            format!(
+                "{spec:?} is deprecated: {} (removed from GitHub's runners {}); update the action's version",
+                info.why, info.date
+            ),
+        ),
+    }
+}
 
 /// A `./` or `$/` action. A `./` action that is not there may come from a checkout in an
 /// earlier step, so only a `$/` one (read from the commit, GitHub needs no checkout) must exist.
