@@ -4,7 +4,8 @@
 //!
 //! Invariant: parsing never fails on any text; a malformed value is a [`UsesError`] whose
 //! message completes "not in the form …: ". The checker and the run engine both read `uses:`
-//! through [`UsesRef::parse`], so what lint accepts is what a run resolves. Tests are at the
+//! through [`UsesRef::parse`] (or [`crate::model::Step::uses_ref`] /
+//! [`crate::model::Job::uses_ref`]), so what lint accepts is what a run resolves. Tests are at the
 //! bottom.
 
 use serde::Serialize;
@@ -183,6 +184,26 @@ mod tests {
         check("checkout@v4", Err(UsesError::MissingOwner));
         check("/checkout@v4", Err(UsesError::MissingOwner));
         check("", Err(UsesError::Empty));
+    }
+
+    #[test]
+    fn from_the_model() {
+        let (workflow, _) = crate::load::load_workflow(
+            b"on: push\njobs:\n  a:\n    uses: $/.github/workflows/w.yml\n  b:\n    runs-on: x\n    steps:\n      - uses: $/act\n      - uses: ${{ matrix.a }}\n      - run: echo\n",
+        );
+        assert_eq!(
+            workflow.jobs["a"].uses_ref(),
+            Some(Ok(UsesRef::SelfRepo {
+                path: ".github/workflows/w.yml"
+            }))
+        );
+        let steps = workflow.jobs["b"].step_list();
+        assert_eq!(
+            steps[0].uses_ref(),
+            Some(Ok(UsesRef::SelfRepo { path: "act" }))
+        );
+        assert_eq!(steps[1].uses_ref(), None);
+        assert_eq!(steps[2].uses_ref(), None);
     }
 
     #[test]
