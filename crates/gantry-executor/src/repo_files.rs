@@ -17,6 +17,7 @@ use gantry_workflow::{Project, ReadError, RepoPath};
 pub struct RepoDir {
     root: PathBuf,
     max_bytes: u64,
+    root_guess: Option<String>,
 }
 
 impl RepoDir {
@@ -27,7 +28,14 @@ impl RepoDir {
         RepoDir {
             root: root.into(),
             max_bytes: Self::DEFAULT_MAX_BYTES,
+            root_guess: None,
         }
+    }
+
+    /// Marks the root as a guess (a file linted outside any repository), saying why.
+    pub fn with_root_guess(mut self, why: impl Into<String>) -> RepoDir {
+        self.root_guess = Some(why.into());
+        self
     }
 
     pub fn with_max_bytes(mut self, max_bytes: u64) -> RepoDir {
@@ -41,6 +49,10 @@ impl RepoDir {
 }
 
 impl Project for RepoDir {
+    fn root_guess(&self) -> Option<&str> {
+        self.root_guess.as_deref()
+    }
+
     fn read(&self, path: &RepoPath) -> Result<Vec<u8>, ReadError> {
         let io_error = |source: std::io::Error| ReadError::Io {
             path: path.to_string(),

@@ -115,11 +115,18 @@ fn load_checked(
 /// sorted by position. What `gantry lint` reports, and what stops a run when it has an error.
 pub fn load_and_check(source: &[u8], repository: &Repository) -> (Workflow, Vec<Diagnostic>) {
     let (workflow, mut diagnostics) = load_workflow(source);
-    diagnostics.extend(check_workflow(&workflow, repository));
-    diagnostics.extend(crate::preflight::check(&workflow));
+    diagnostics.extend(check(&workflow, repository));
     diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
     diagnostics.dedup();
     (workflow, diagnostics)
+}
+
+/// Every check past loading: the semantic checks (local actions and reusable workflows read from
+/// `repository`) and the container preflight, unsorted.
+pub fn check(workflow: &Workflow, repository: &Repository) -> Vec<Diagnostic> {
+    let mut diagnostics = check_workflow(workflow, repository);
+    diagnostics.extend(crate::preflight::check(workflow));
+    diagnostics
 }
 
 /// Reads a workflow or action file, refusing files larger than any the loader accepts; the

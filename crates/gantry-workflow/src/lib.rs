@@ -3,7 +3,8 @@
 //! The pipeline, one file per stage: `yaml` (bytes -> spanned YAML tree with safety limits),
 //! `load` (tree -> typed `model` plus structural diagnostics), `srcmap` (offsets inside scalars ->
 //! file positions), `check` (semantic rules over the model), `project` (reading repository files:
-//! trait and path guard).
+//! trait and path guard). Beside them: `uses` (the parsed form of `uses:` values) and `glob`
+//! (GitHub's filter patterns: validation for the checks, matching for the run engine).
 //!
 //! Entry points: [`load_workflow`] / [`load_action`] (and [`load::load_workflow_with`] for
 //! custom [`yaml::Limits`]) return `(model, Vec<Diagnostic>)`. Every string that may hold
@@ -17,13 +18,16 @@
 
 pub mod check;
 pub mod diagnostic;
+pub mod glob;
 pub mod load;
 pub mod model;
 pub mod project;
 pub mod srcmap;
+pub mod uses;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Pos, Severity, Span};
 pub use load::{load_action, load_workflow};
 pub use model::{Action, Job, Step, Workflow};
 pub use project::{NoProject, Project, ReadError, RepoPath};
+pub use uses::{UsesError, UsesRef};

@@ -2441,3 +2441,62 @@ fn single_expr_part(
     }
     found
 }
+
+/// Drift tests: the loader's hand-kept key tables against GitHub's vendored workflow schema
+/// (`test_data/languageservices/schema/workflow-v1.0.json`). A key GitHub adds to the schema
+/// fails here until the loader knows it.
+#[cfg(test)]
+mod schema_drift {
+    use super::*;
+
+    fn definitions() -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../test_data/languageservices/schema/workflow-v1.0.json"
+        );
+        let text = std::fs::read_to_string(path).expect("vendored schema");
+        let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+        schema["definitions"].clone()
+    }
+
+    /// The sorted property names of the mapping definitions `names`, merged.
+    fn keys(defs: &serde_json::Value, names: &[&str]) -> Vec<String> {
+        let mut keys: Vec<String> = names
+            .iter()
+            .flat_map(|name| {
+                let properties = defs[*name]["mapping"]["properties"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{name} has no mapping properties"));
+                properties.keys().cloned().collect::<Vec<_>>()
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    fn sorted(table: &[&str]) -> Vec<String> {
+        let mut keys: Vec<String> = table.iter().map(|k| k.to_string()).collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn key_tables_match_the_vendored_schema() {
+        let defs = definitions();
+        let cases: &[(&[&str], &[&str])] = &[
+            (WORKFLOW_KEYS, &["workflow-root"]),
+            (JOB_KEYS, &["job-factory", "workflow-job"]),
+            (ACTION_STEP_KEYS, &["regular-step"]),
+            (RUN_STEP_KEYS, &["run-step"]),
+            (
+                CONTROL_STEP_KEYS,
+                &["wait-step", "wait-all-step", "cancel-step"],
+            ),
+            (CONTAINER_KEYS, &["container-mapping"]),
+        ];
+        for (table, names) in cases {
+            assert_eq!(sorted(table), keys(&defs, names), "{names:?}");
+        }
+    }
+}

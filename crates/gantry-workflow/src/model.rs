@@ -518,6 +518,13 @@ impl Job {
     pub fn step_list(&self) -> &[Step] {
         self.steps.as_ref().map_or(&[], |s| s.items.as_slice())
     }
+
+    /// The reusable workflow this job calls, parsed; `None` without `uses:` or when it holds
+    /// `${{ }}`.
+    pub fn uses_ref(&self) -> Option<Result<crate::uses::UsesRef<'_>, crate::uses::UsesError>> {
+        let uses = self.uses.as_ref()?;
+        (!uses.value.contains("${{")).then(|| crate::uses::UsesRef::parse(&uses.value))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -704,6 +711,13 @@ impl Step {
             cancel: None,
             parallel: None,
         }
+    }
+
+    /// The action this step uses, parsed; `None` without `uses:` or when it holds `${{ }}`.
+    pub fn uses_ref(&self) -> Option<Result<crate::uses::UsesRef<'_>, crate::uses::UsesError>> {
+        let uses = self.uses.as_ref()?;
+        uses.is_literal()
+            .then(|| crate::uses::UsesRef::parse(&uses.raw))
     }
 }
 

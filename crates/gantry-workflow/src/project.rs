@@ -85,6 +85,13 @@ pub trait Project {
     fn read_file(&self, path: &str) -> Option<Vec<u8>> {
         RepoPath::new(path).and_then(|path| self.read(&path)).ok()
     }
+
+    /// Set when the repository root is only a guess (a file linted outside any repository):
+    /// why it is one. A local action or reusable workflow that is not found is then a warning
+    /// saying so, not an error.
+    fn root_guess(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A project without files: local actions and reusable workflows are not checked.

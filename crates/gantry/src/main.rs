@@ -8,6 +8,7 @@ mod gc;
 mod lint;
 mod render;
 mod run;
+mod script_tools;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -44,6 +45,9 @@ enum Command {
         /// Colour the text output: auto (when stdout is a terminal), always or never.
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
+        /// Also say what is not checked and why (shellcheck or pyflakes not installed).
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Run the workflows that listen to an event, on this machine.
     Run(run::RunArgs),
@@ -88,7 +92,8 @@ fn main() -> ExitCode {
             paths,
             format,
             color,
-        } => lint::run(&paths, format, color),
+            verbose,
+        } => lint::run(&paths, format, color, verbose),
         Command::Run(args) => run::run(args),
         Command::Actions(ActionsCommand::Pull(args)) => actions::pull(args),
         Command::Gc { all, images } => gc::run(all, images),

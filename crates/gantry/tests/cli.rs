@@ -136,6 +136,158 @@ fn lint_warnings_alone_exit_zero() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// A workflow linted outside any repository (as editors and pre-commit hooks do): the root is
+/// a guess, so a local reusable workflow or `$/` action not found is a warning saying why.
+#[test]
+fn lint_outside_a_repository_warns_on_what_it_cannot_find() {
+    const WORKFLOW: &str = "on: push\njobs:\n  a:\n    uses: ./.github/workflows/called.yml\n  b:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: $/.github/actions/setup\n";
+    let t = Test::new().file("ci.yml", WORKFLOW);
+    let out = t.run(&["lint", "ci.yml"]);
+    assert_eq!(
+        heads(&out),
+        [
+            "ci.yml:4:11 warning workflow-call",
+            "ci.yml:8:15 warning action"
+        ],
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("the repository root is only a guess"));
+    assert_eq!(out.status.code(), Some(0));
+    // Inside a repository the same files must exist.
+    let t = Test::new().file("ci.yml", WORKFLOW).file(".git/HEAD", "");
+    let out = t.run(&["lint", "ci.yml"]);
+    assert_eq!(
+        heads(&out),
+        [
+            "ci.yml:4:11 error workflow-call",
+            "ci.yml:8:15 error action"
+        ],
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// `$/` self-repository references resolve against the repository root, like `./`.
+#[test]
+fn lint_checks_self_repository_references_against_the_repository() {
+    let t = Test::new()
+        .file(
+            ".github/workflows/ci.yml",
+            "on: push\njobs:\n  a:\n    uses: $/.github/workflows/called.yml\n    with:\n      x: 1\n      typo: 2\n",
+        )
+        .file(
+            ".github/workflows/called.yml",
+            "on:\n  workflow_call:\n    inputs:\n      x:\n        type: number\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n",
+        );
+    let out = t.run(&["lint", ".github/workflows/ci.yml"]);
+    assert_eq!(
+        heads(&out),
+        [".github/workflows/ci.yml:7:7 error workflow-call"],
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Whether shellcheck and pyflakes3 are installed; under `CI=true` they must be.
+fn script_tools_installed() -> bool {
+    let installed = ["shellcheck", "pyflakes3"].iter().all(|tool| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+    });
+    if !installed {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but shellcheck or pyflakes3 is not installed (scripts/test installs them)"
+        );
+        eprintln!("shellcheck or pyflakes3 not installed: the script linter cases are skipped");
+    }
+    installed
+}
+
+/// shellcheck and pyflakes findings at their own position in the script, in block, plain and
+/// quoted scalars, with `${{ }}` replaced by placeholders that keep the columns.
+#[test]
+fn lint_runs_shellcheck_and_pyflakes_on_run_scripts() {
+    if !script_tools_installed() {
+        return;
+    }
+    let t = Test::new().file(
+        ".github/workflows/ci.yml",
+        concat!(
+            "on: push\n",
+            "jobs:\n",
+            "  linux:\n",
+            "    runs-on: ubuntu-latest\n",
+            "    steps:\n",
+            "      - run: |\n",
+            "          echo ${{ github.sha }}\n",
+            "          echo $FOO\n",
+            "      - run: \"echo ${{ runner.os }} $BAR\"\n",
+            "        shell: sh\n",
+            "      - run: print(${{ github.run_number }} + hello)\n",
+            "        shell: python\n",
+            "  windows:\n",
+            "    runs-on: windows-latest\n",
+            "    steps:\n",
+            "      - run: echo $FOO\n",
+        ),
+    );
+    let out = t.run(&["lint"]);
+    assert_eq!(
+        heads(&out),
+        [
+            ".github/workflows/ci.yml:8:16 warning shellcheck",
+            ".github/workflows/ci.yml:9:37 warning shellcheck",
+            ".github/workflows/ci.yml:11:47 error pyflakes",
+        ],
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("SC2086 (info): Double quote"));
+    assert!(stdout(&out).contains("undefined name 'hello'"));
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// Without the tools `gantry lint` still works, says so with `--verbose`, and fails under
+/// `CI=true`, where a check that silently does not run is worse than a failed build.
+#[test]
+fn lint_without_script_linters() {
+    let t = Test::new().file(
+        ".github/workflows/ci.yml",
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo $FOO\n",
+    );
+    let empty = tempfile::tempdir().expect("temp dir");
+    let run = |ci: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(args)
+            .current_dir(t.dir.path())
+            .env("PATH", empty.path())
+            .env("CI", ci)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run gantry")
+    };
+    let out = run("false", &["lint"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(stderr(&out), "");
+    let out = run("false", &["lint", "--verbose"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stderr(&out),
+        "note: shellcheck is not installed: bash and sh run: scripts are not checked with it\n\
+         note: pyflakes3 is not installed: python run: scripts are not checked with it\n"
+    );
+    let out = run("true", &["lint"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("shellcheck is not installed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn lint_json_format_is_machine_readable() {
     let t = Test::new().file(

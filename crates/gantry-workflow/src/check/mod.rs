@@ -8,12 +8,15 @@
 //! model is the [`Project`] the caller implements (no IO here). Tests: unit tests in each
 //! module, `tests/actionlint.rs` for the conformance suite.
 
+pub mod action_majors;
 pub mod contexts;
 pub mod cron;
 pub mod events;
-pub mod glob;
+/// Filter patterns moved to [`crate::glob`]; kept here so `check::glob::…` paths still resolve.
+pub use crate::glob;
 pub mod permissions;
 pub mod runner_labels;
+pub mod scripts;
 mod timezones;
 pub mod untrusted;
 
@@ -38,7 +41,8 @@ pub use crate::project::{NoProject, Project};
 /// key, properties that cannot exist, type mismatches, objects interpolated into text),
 /// `if-cond` (always-true conditions; constant conditions are warnings), `script-injection`
 /// (warning), `action` (the form of `uses:`, local action metadata and inputs), `workflow-call`
-/// (local reusable workflows: file, inputs, secrets).
+/// (local reusable workflows: file, inputs, secrets), `id` (`wait:` / `cancel:` naming no
+/// earlier step).
 pub fn check_workflow(workflow: &Workflow, project: &dyn Project) -> Vec<Diagnostic> {
     // Local actions and reusable workflows are looked up from several rules: read each once.
     let cached = CachedProject {
@@ -76,6 +80,10 @@ impl Project for CachedProject<'_> {
         let bytes = self.inner.read(path);
         self.files.borrow_mut().insert(path.clone(), bytes.clone());
         bytes
+    }
+
+    fn root_guess(&self) -> Option<&str> {
+        self.inner.root_guess()
     }
 }
 
@@ -343,6 +351,143 @@ mod tests {
             "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    strategy:\n      matrix:\n        os: []\n    steps:\n      - run: echo\n",
             &["7:13 matrix"],
         );
+    }
+
+    /// Workflows GitHub runs that gantry used to reject (issue 10), each as its own case.
+    #[test]
+    fn no_false_errors_on_valid_workflows() {
+        const FILES: &[(&str, &str)] = &[
+            (
+                ".github/actions/a/action.yml",
+                "name: a\ndescription: d\noutputs:\n  out:\n    value: x\nruns:\n  using: composite\n  steps:\n    - run: echo\n      shell: bash\n",
+            ),
+            (
+                ".github/workflows/called.yml",
+                "on:\n  workflow_call:\n    inputs:\n      x:\n        type: string\n        required: true\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n",
+            ),
+        ];
+        // `$/` self-repository references, checked like `./`: inputs and outputs are known.
+        check_with(
+            "on: push\njobs:\n  a:\n    uses: $/.github/workflows/called.yml\n    with:\n      x: a\n",
+            FILES,
+            &[],
+        );
+        check_with(
+            "on: push\njobs:\n  a:\n    uses: $/.github/workflows/called.yml\n    with:\n      y: a\n",
+            FILES,
+            &["4:11 workflow-call", "6:7 workflow-call"],
+        );
+        check_with(
+            &format!("on: push\njobs:\n  a:\n{STEPS}      - uses: $/.github/actions/a\n        id: a\n      - run: echo ${{{{ steps.a.outputs.out }}}} ${{{{ steps.a.outputs.nope }}}}\n"),
+            FILES,
+            &["9:50 expression"],
+        );
+        // A `$/` action is read from the commit: it must exist. A `./` one may be checked out.
+        check_with(
+            &format!(
+                "on: push\njobs:\n  a:\n{STEPS}      - uses: $/missing\n      - uses: ./missing\n"
+            ),
+            FILES,
+            &["7:15 action"],
+        );
+        check(
+            &format!("on: push\njobs:\n  a:\n{STEPS}      - uses: $/\n"),
+            &["7:15 action"],
+        );
+        // Step ids inside `parallel:` are seen by the steps after the group.
+        check(
+            &format!("on: push\njobs:\n  a:\n{STEPS}      - parallel:\n          - id: p\n            run: echo\n          - run: echo ${{{{ steps.p.outcome }}}}\n      - run: echo ${{{{ steps.p.outcome }}}}\n"),
+            &[],
+        );
+        // `wait:` / `cancel:` name earlier steps.
+        check(
+            &format!("on: push\njobs:\n  a:\n{STEPS}      - id: bg\n        run: sleep 9\n        background: true\n      - wait: [bg, later]\n      - wait: BG\n      - cancel: nope\n      - wait-all: true\n      - id: later\n        run: echo\n"),
+            &["10:20 id", "12:17 id"],
+        );
+        // Matrix keys compare case-insensitively.
+        check(
+            &format!("on: push\njobs:\n  a:\n    strategy:\n      matrix:\n        os: [a, b]\n        exclude:\n          - OS: a\n{STEPS}"),
+            &[],
+        );
+        // A property only some matrix values have is null elsewhere: a warning.
+        let (workflow, _) = load_workflow(
+            format!("on: push\njobs:\n  a:\n    strategy:\n      matrix:\n        p: [{{os: a}}, x]\n        include:\n          - p: {{os: b}}\n{STEPS}      - run: echo ${{{{ matrix.p.toolchain || null }}}} ${{{{ matrix.q }}}}\n")
+                .as_bytes(),
+        );
+        let found: Vec<(String, bool)> = check_workflow(&workflow, &NoProject)
+            .iter()
+            .map(|d| (d.message.clone(), d.is_error()))
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].0.contains("\"q\"") && found[0].1, "{found:?}");
+        // New permission scopes and runner labels; retired images are errors.
+        check(
+            "on: push\npermissions:\n  code-quality: read\n  copilot-requests: write\n  drives: write\n  vulnerability-alerts: read\njobs:\n  a:\n    runs-on: ubuntu-26.04-arm\n    steps:\n      - run: echo\n",
+            &[],
+        );
+        check(
+            "on: push\njobs:\n  a:\n    runs-on: ${{ matrix.os }}\n    strategy:\n      matrix:\n        os: [ubuntu-26.04]\n        include:\n          - os: ubuntu-20.04\n    steps:\n      - run: echo\n",
+            &["9:17 runner-label"],
+        );
+    }
+
+    #[test]
+    fn retired_and_deprecated_action_majors() {
+        let (workflow, _) = load_workflow(
+            format!("on: push\njobs:\n  a:\n{STEPS}      - uses: actions/upload-artifact@v3\n      - uses: actions/checkout@v4.2.1\n      - uses: actions/checkout@v5\n      - uses: actions/checkout@main\n").as_bytes(),
+        );
+        let found: Vec<(u32, bool, bool)> = check_workflow(&workflow, &NoProject)
+            .iter()
+            .map(|d| {
+                (
+                    d.span.start.line,
+                    d.is_error(),
+                    d.message.contains("2025-01-30") || d.message.contains("node20"),
+                )
+            })
+            .collect();
+        assert_eq!(found, [(7, true, true), (8, false, true)]);
+    }
+
+    #[test]
+    fn required_input_with_default_is_a_warning() {
+        let (workflow, _) = load_workflow(
+            b"on:\n  workflow_call:\n    inputs:\n      x:\n        type: string\n        required: true\n        default: a\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n",
+        );
+        let found = check_workflow(&workflow, &NoProject);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(!found[0].is_error());
+        assert_eq!((found[0].span.start.line, found[0].span.start.col), (7, 18));
+    }
+
+    /// A project whose root is a guess: what is not found is a warning saying why.
+    struct Guessed;
+
+    impl Project for Guessed {
+        fn read(&self, path: &RepoPath) -> Result<Vec<u8>, ReadError> {
+            Err(ReadError::NotFound {
+                path: path.to_string(),
+            })
+        }
+
+        fn root_guess(&self) -> Option<&str> {
+            Some("no repository around the file")
+        }
+    }
+
+    #[test]
+    fn not_found_is_a_warning_when_the_root_is_a_guess() {
+        let yaml =
+            format!("on: push\njobs:\n  a:\n    uses: ./w.yml\n  b:\n{STEPS}      - uses: $/act\n");
+        let (workflow, _) = load_workflow(yaml.as_bytes());
+        let found = check_workflow(&workflow, &Guessed);
+        assert_eq!(found.len(), 2, "{found:?}");
+        for d in &found {
+            assert!(!d.is_error(), "{d:?}");
+            assert!(d.message.contains("no repository around the file"), "{d:?}");
+        }
+        let errors = check_workflow(&workflow, &NoProject);
+        assert_eq!(errors.iter().filter(|d| d.is_error()).count(), 2);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `permissions:` scopes of the `GITHUB_TOKEN` and the values each accepts.
 //!
 //! Invariant: scope names and values are case-sensitive, as GitHub treats them (`CHECKS` and
-//! `READ` are errors). Tests are at the bottom.
+//! `READ` are errors). The table is kept by hand; a test at the bottom fails when GitHub's
+//! vendored workflow schema (`test_data/languageservices/schema/workflow-v1.0.json`) has a
+//! scope or value it lacks, or it has one the schema does not.
 
 /// Values of a whole-token `permissions:` string.
 pub const ALL_SCOPES_VALUES: &[&str] = &["read-all", "write-all"];
@@ -14,9 +16,12 @@ pub const SCOPES: &[(&str, &[&str])] = &[
     ("artifact-metadata", READ_WRITE_NONE),
     ("attestations", READ_WRITE_NONE),
     ("checks", READ_WRITE_NONE),
+    ("code-quality", READ_WRITE_NONE),
     ("contents", READ_WRITE_NONE),
+    ("copilot-requests", &["write", "none"]),
     ("deployments", READ_WRITE_NONE),
     ("discussions", READ_WRITE_NONE),
+    ("drives", READ_WRITE_NONE),
     ("id-token", &["write", "none"]),
     ("issues", READ_WRITE_NONE),
     ("models", &["read", "none"]),
@@ -26,6 +31,7 @@ pub const SCOPES: &[(&str, &[&str])] = &[
     ("repository-projects", READ_WRITE_NONE),
     ("security-events", READ_WRITE_NONE),
     ("statuses", READ_WRITE_NONE),
+    ("vulnerability-alerts", &["read", "none"]),
 ];
 
 /// The values `scope` accepts, or `None` when the scope is unknown.
@@ -66,6 +72,64 @@ mod tests {
         check("pages", "READ", Some(false));
         check("CHECKS", "none", None);
         check("unknown", "none", None);
-        assert_eq!(scope_names().count(), 16);
+        check("copilot-requests", "read", Some(false));
+        check("vulnerability-alerts", "read", Some(true));
+        assert_eq!(scope_names().count(), 20);
+    }
+
+    /// The scopes of GitHub's schema (`permissions-mapping`) and the levels each accepts
+    /// (`permission-level-*` types), as `scope -> sorted values`.
+    fn schema_scopes() -> Vec<(String, Vec<String>)> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../test_data/languageservices/schema/workflow-v1.0.json"
+        );
+        let text = std::fs::read_to_string(path).expect("vendored schema");
+        let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+        let defs = &schema["definitions"];
+        // `permission-level-read` -> ["read"], following `one-of` to the constants.
+        fn levels(defs: &serde_json::Value, name: &str) -> Vec<String> {
+            let def = &defs[name];
+            if let Some(constant) = def["string"]["constant"].as_str() {
+                return vec![constant.to_string()];
+            }
+            def["one-of"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str())
+                .flat_map(|n| levels(defs, n))
+                .collect()
+        }
+        let properties = defs["permissions-mapping"]["mapping"]["properties"]
+            .as_object()
+            .expect("permissions-mapping properties");
+        properties
+            .iter()
+            .map(|(scope, def)| {
+                let level_type = def["type"].as_str().unwrap_or_default();
+                let mut values = levels(defs, level_type);
+                values.sort();
+                (scope.clone(), values)
+            })
+            .collect()
+    }
+
+    /// Drift test: fails when GitHub's schema gains (or drops) a scope or a level.
+    #[test]
+    fn table_matches_the_vendored_schema() {
+        let schema = schema_scopes();
+        assert!(schema.len() >= 20, "schema scopes: {schema:?}");
+        let ours: Vec<(String, Vec<String>)> = SCOPES
+            .iter()
+            .map(|(scope, values)| {
+                let mut values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                values.sort();
+                (scope.to_string(), values)
+            })
+            .collect();
+        let mut schema_sorted = schema.clone();
+        schema_sorted.sort();
+        assert_eq!(ours, schema_sorted);
     }
 }

@@ -1,16 +1,22 @@
 //! Rules on what jobs and steps call: `action` (the form of `uses:`, local actions' metadata and
 //! inputs) and `workflow-call` (local reusable workflows: their inputs, secrets and input types).
 //!
-//! Invariant: files are only read through [`Project`]; a local action that does not exist is not
-//! an error (it may be checked out by an earlier step), a local reusable workflow that does not
-//! exist is. Tests: `tests/actionlint.rs`.
+//! `uses:` values are read through [`UsesRef::parse`]; `./` and `$/` references are checked
+//! alike against the repository.
+//!
+//! Invariant: files are only read through [`Project`]; a `./` action that does not exist is not
+//! an error (it may be checked out by an earlier step), a `$/` action (read from the commit) or
+//! a local reusable workflow that does not exist is, or a warning when the repository root is
+//! only a guess ([`Project::root_guess`]). Tests: `tests/actionlint.rs`, `check/mod.rs`.
 
+use super::action_majors::MajorStatus;
 use super::{quoted_list, str_pos, tstr_pos, Checker, Project};
 use crate::load::{load_action, load_workflow};
 use crate::model::{
     Action, EventConfig, InputType, Job, JobSecrets, RunsKind, Step, TStr, Value, ValueKind,
     Workflow, WorkflowCall,
 };
+use crate::uses::{normalize, UsesError, UsesRef};
 
 pub(crate) fn check(cx: &mut Checker<'_>, workflow: &Workflow, project: &dyn Project) {
     for job in workflow.jobs.values() {
@@ -34,55 +40,34 @@ fn check_step(cx: &mut Checker<'_>, step: &Step, project: &dyn Project) {
         return;
     }
     let spec = uses.raw.as_str();
-    if let Some(path) = spec.strip_prefix("./") {
-        check_local_action(cx, step, uses, path, project);
-    } else if let Some(image) = spec.strip_prefix("docker://") {
-        let last = image.rsplit('/').next().unwrap_or(image);
-        if last.ends_with(':') || image.is_empty() {
-            cx.error(
-                "action",
-                tstr_pos(uses),
-                format!("the Docker image tag in {spec:?} is empty"),
-            );
+    match UsesRef::parse(spec) {
+        Ok(reference @ (UsesRef::Local { .. } | UsesRef::SelfRepo { .. })) => {
+            check_local_action(cx, step, uses, reference, project);
         }
-    } else {
-        let (name, reference) = match spec.split_once('@') {
-            Some((name, reference)) => (name, Some(reference)),
-            None => (spec, None),
-        };
-        let problem = if reference.is_none_or(str::is_empty) {
-            Some("the @ref is missing")
-        } else if !name.contains('/')
-            || name.starts_with('/')
-            || name.split('/').take(2).any(str::is_empty)
-        {
-            Some("the owner is missing")
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            cx.error(
-                "action",
-                tstr_pos(uses),
-                format!("action {spec:?} is not in the form \"owner/repo@ref\" or \"owner/repo/path@ref\": {problem}"),
-            );
+        Ok(UsesRef::Remote {
+            owner,
+            repo,
+            path,
+            git_ref,
+        }) => {
+            let action = match path {
+                Some(path) => format!("{owner}/{repo}/{path}"),
+                None => format!("{owner}/{repo}"),
+            };
+            check_major(cx, uses, &action, git_ref);
         }
+        Ok(UsesRef::Docker { .. }) => {}
+        Err(UsesError::EmptyDockerTag) => cx.error(
+            "action",
+            tstr_pos(uses),
+            format!("the Docker image tag in {spec:?} is empty"),
+        ),
+        Err(problem) => cx.error(
+            "action",
+            tstr_pos(uses),
+            format!("action {spec:?} is not in the form \"owner/repo@ref\", \"owner/repo/path@ref\", \"./path\" or \"$/path\": {problem}"),
+        ),
     }
-}
-
-fn normalize(path: &str) -> String {
-    let trimmed = path.trim_end_matches('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in trimmed.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    parts.join("/")
 }
 
 fn read_action(project: &dyn Project, dir: &str) -> Option<(Action, Vec<crate::Diagnostic>)> {
@@ -100,22 +85,63 @@ fn read_action(project: &dyn Project, dir: &str) -> Option<(Action, Vec<crate::D
 
 const RUNNERS: &[&str] = &["composite", "docker", "node20", "node24"];
 
+/// A major of a popular action that GitHub retired (an error) or runs on a deprecated runtime
+/// (a warning).
+fn check_major(cx: &mut Checker<'_>, uses: &TStr, action: &str, git_ref: &str) {
+    let Some(info) = super::action_majors::lookup(action, git_ref) else {
+        return;
+    };
+    let spec = &uses.raw;
+    match info.status {
+        MajorStatus::Retired => cx.error(
+            "action",
+            tstr_pos(uses),
+            format!(
+                "{spec:?} no longer runs as written on GitHub (since {}): {}; update the action's version",
+                info.date, info.why
+            ),
+        ),
+        MajorStatus::Deprecated => cx.warning(
+            "action",
+            tstr_pos(uses),
+            format!(
+                "{spec:?} is deprecated: {} (removed from GitHub's runners {}); update the action's version",
+                info.why, info.date
+            ),
+        ),
+    }
+}
+
+/// A `./` or `$/` action. A `./` action that is not there may come from a checkout in an
+/// earlier step, so only a `$/` one (read from the commit, GitHub needs no checkout) must exist.
 fn check_local_action(
     cx: &mut Checker<'_>,
     step: &Step,
     uses: &TStr,
-    path: &str,
+    reference: UsesRef<'_>,
     project: &dyn Project,
 ) {
+    let path = reference.repo_path().unwrap_or_default();
+    let path = path.as_str();
+    let shown = uses.raw.as_str();
+    let at = tstr_pos(uses);
     let Some((action, diagnostics)) = read_action(project, path) else {
+        if matches!(reference, UsesRef::SelfRepo { .. }) {
+            not_found(
+                cx,
+                "action",
+                at,
+                format!("action {shown:?} does not exist: no action.yml or action.yaml in \"{path}\" of the repository"),
+                project,
+            );
+        }
         return;
     };
-    let at = tstr_pos(uses);
-    check_metadata(cx, &action, path, at);
+    check_metadata(cx, &action, shown, at);
     let display = action
         .name
         .as_ref()
-        .map_or_else(|| format!("./{path}"), |n| n.raw.clone());
+        .map_or_else(|| shown.to_string(), |n| n.raw.clone());
     for diagnostic in &diagnostics {
         let line = diagnostic.span.start.line;
         if diagnostic.is_error() {
@@ -123,7 +149,7 @@ fn check_local_action(
                 "action",
                 at,
                 format!(
-                    "the metadata of local action \"./{path}\" is invalid: line {line}: {}",
+                    "the metadata of local action {shown:?} is invalid: line {line}: {}",
                     diagnostic.message
                 ),
             );
@@ -132,7 +158,7 @@ fn check_local_action(
                 "action",
                 at,
                 format!(
-                    "the metadata of local action \"./{path}\": line {line}: {}",
+                    "the metadata of local action {shown:?}: line {line}: {}",
                     diagnostic.message
                 ),
             );
@@ -229,19 +255,19 @@ const BRANDING_COLORS: &[&str] = &[
 ];
 
 /// Metadata GitHub requires of an action: name, description, deprecation messages, branding.
-fn check_metadata(cx: &mut Checker<'_>, action: &Action, path: &str, at: crate::Pos) {
+fn check_metadata(cx: &mut Checker<'_>, action: &Action, shown: &str, at: crate::Pos) {
     if action.name.is_none() {
         cx.error(
             "action",
             at,
-            format!("action \"./{path}\" has no \"name\" in its metadata"),
+            format!("action {shown:?} has no \"name\" in its metadata"),
         );
     }
     if action.description.is_none() {
         cx.error(
             "action",
             at,
-            format!("action \"./{path}\" has no \"description\" in its metadata"),
+            format!("action {shown:?} has no \"description\" in its metadata"),
         );
     }
     for (name, input) in &action.inputs {
@@ -253,9 +279,7 @@ fn check_metadata(cx: &mut Checker<'_>, action: &Action, path: &str, at: crate::
             cx.error(
                 "action",
                 at,
-                format!(
-                    "input {name:?} of action \"./{path}\" has an empty \"deprecationMessage\""
-                ),
+                format!("input {name:?} of action {shown:?} has an empty \"deprecationMessage\""),
             );
         }
     }
@@ -265,7 +289,7 @@ fn check_metadata(cx: &mut Checker<'_>, action: &Action, path: &str, at: crate::
                 "action",
                 at,
                 format!(
-                    "branding color {:?} of action \"./{path}\" is not one of {}",
+                    "branding color {:?} of action {shown:?} is not one of {}",
                     color.value,
                     BRANDING_COLORS.join(", ")
                 ),
@@ -284,13 +308,12 @@ fn check_runs_files(
     project: &dyn Project,
 ) {
     let Some(runs) = &action.runs else { return };
-    let dir = normalize(dir);
     let missing = |cx: &mut Checker<'_>, key: &str, file: Option<&TStr>| {
         let Some(file) = file else { return };
         if !file.is_literal() || file.raw.is_empty() {
             return;
         }
-        let path = format!("{dir}/{}", normalize(&file.raw));
+        let path = normalize(&format!("{dir}/{}", file.raw));
         if project.read_file(&path).is_none() {
             cx.error(
                 "action",
@@ -363,13 +386,37 @@ fn check_runs_files(
     }
 }
 
-/// Output names of the local action `spec` (`./path`), when it can be read.
-pub(crate) fn local_action_outputs(spec: &str, project: &dyn Project) -> Option<Vec<String>> {
-    let path = spec.strip_prefix("./")?;
+/// Reports a local action or reusable workflow that is not in the repository: an error, or a
+/// warning saying why when the repository root is only a guess.
+fn not_found(
+    cx: &mut Checker<'_>,
+    code: &'static str,
+    at: crate::Pos,
+    message: String,
+    project: &dyn Project,
+) {
+    match project.root_guess() {
+        None => cx.error(code, at, message),
+        Some(why) => cx.warning(
+            code,
+            at,
+            format!("{message}; the repository root is only a guess ({why})"),
+        ),
+    }
+}
+
+/// The repository path of a literal `./` or `$/` reference.
+fn in_repo_path(spec: &str) -> Option<String> {
     if spec.contains("${{") {
         return None;
     }
-    let (action, _) = read_action(project, path)?;
+    UsesRef::parse(spec).ok()?.repo_path()
+}
+
+/// Output names of the local action `spec` (`./path` or `$/path`), when it can be read.
+pub(crate) fn local_action_outputs(spec: &str, project: &dyn Project) -> Option<Vec<String>> {
+    let path = in_repo_path(spec)?;
+    let (action, _) = read_action(project, &path)?;
     Some(action.outputs.keys().cloned().collect())
 }
 
@@ -381,15 +428,8 @@ fn read_called(spec: &str, project: &dyn Project) -> Option<Option<Workflow>> {
 type Loaded = (Workflow, Vec<crate::Diagnostic>);
 
 fn read_called_with_diagnostics(spec: &str, project: &dyn Project) -> Option<Option<Loaded>> {
-    let path = spec.strip_prefix("./")?;
-    if spec.contains("${{") {
-        return None;
-    }
-    Some(
-        project
-            .read_file(&normalize(path))
-            .map(|bytes| load_workflow(&bytes)),
-    )
+    let path = in_repo_path(spec)?;
+    Some(project.read_file(&path).map(|bytes| load_workflow(&bytes)))
 }
 
 fn workflow_call_of(workflow: &Workflow) -> Option<&WorkflowCall> {
@@ -424,30 +464,34 @@ fn check_workflow_call(
 ) {
     let spec = uses.value.as_str();
     let at = str_pos(uses);
-    if !spec.starts_with("./") {
-        if !spec.contains("${{") {
-            let valid = !spec.starts_with('/')
-                && spec.split_once('@').is_some_and(|(path, reference)| {
-                    !reference.is_empty() && path.split('/').filter(|p| !p.is_empty()).count() >= 3
-                });
-            if !valid {
-                cx.error(
-                    "workflow-call",
-                    at,
-                    format!("reusable workflow {spec:?} is not in the form \"owner/repo/path/to/workflow.yml@ref\" or \"./path/to/workflow.yml\""),
-                );
-            }
+    if spec.contains("${{") {
+        return;
+    }
+    let valid = match UsesRef::parse(spec) {
+        Ok(UsesRef::Remote { path, .. }) => {
+            path.is_some_and(|p| p.split('/').any(|c| !c.is_empty()))
         }
+        Ok(reference) => reference.is_in_repo(),
+        Err(_) => false,
+    };
+    if !valid {
+        cx.error(
+            "workflow-call",
+            at,
+            format!("reusable workflow {spec:?} is not in the form \"owner/repo/path/to/workflow.yml@ref\", \"./path/to/workflow.yml\" or \"$/path/to/workflow.yml\""),
+        );
         return;
     }
     let Some(loaded) = read_called_with_diagnostics(spec, project) else {
         return;
     };
     let Some((called, called_diagnostics)) = loaded else {
-        cx.error(
+        not_found(
+            cx,
             "workflow-call",
             at,
             format!("reusable workflow file {spec:?} does not exist"),
+            project,
         );
         return;
     };

@@ -6,8 +6,8 @@
 
 use super::cron::{is_valid_timezone, Cron, MIN_INTERVAL_SECONDS};
 use super::events::{self, ActivityTypes, Filter, MAX_WORKFLOW_DISPATCH_INPUTS};
-use super::glob::{validate_glob, GlobKind};
 use super::{quoted_list, str_pos, Checker};
+use crate::glob::{validate_glob, GlobKind};
 use crate::model::{
     EventConfig, EventFilters, Input, InputType, StrList, Value, ValueKind, Workflow,
 };
@@ -348,8 +348,9 @@ fn check_call_input(cx: &mut Checker<'_>, input: &Input) {
         return;
     };
     check_default_type(cx, input, default, input.input_type());
+    // GitHub accepts the pair (the default is simply never used): a warning, not an error.
     if input.required.as_ref().is_some_and(|r| r.value) {
-        cx.error(
+        cx.warning(
             "events",
             default.span.start,
             format!(

@@ -434,22 +434,7 @@ impl ExprRules<'_, '_> {
         }
         // Steps see the steps before them; job outputs see them all.
         let mut steps = Obj::strict(Vec::new());
-        for step in job.step_list() {
-            self.scope.steps = Ty::object(steps.clone());
-            self.step(step);
-            if let Some(id) = &step.id {
-                if !id.value.contains("${{") {
-                    let outputs = step.uses.as_ref().filter(|u| u.is_literal()).and_then(|u| {
-                        super::rule_calls::local_action_outputs(&u.raw, self.project)
-                    });
-                    let ty = match outputs {
-                        Some(names) => types::step_with_outputs(&names),
-                        None => types::STEP.clone(),
-                    };
-                    steps.insert(&id.value, ty);
-                }
-            }
-        }
+        self.steps(job.step_list(), &mut steps);
         self.scope.steps = Ty::object(steps);
         self.vars(job.outputs.as_ref(), JobOutputs);
         if let Some(env) = &job.environment {
@@ -523,10 +508,33 @@ impl ExprRules<'_, '_> {
             StepWorkingDirectory,
             Place::Text,
         );
-        if let Some(parallel) = &step.parallel {
-            for inner in &parallel.items {
-                self.step(inner);
+    }
+
+    /// Checks `items` in order, each seeing the steps before it, and adds their ids to `steps`.
+    /// The steps of a `parallel:` group see the steps before the group and are seen by those
+    /// after it, as GitHub does; inside the group a step also sees its earlier siblings (their
+    /// `steps.<id>` is defined, if not yet set).
+    fn steps(&mut self, items: &[Step], steps: &mut Obj) {
+        for step in items {
+            self.scope.steps = Ty::object(steps.clone());
+            self.step(step);
+            if let Some(parallel) = &step.parallel {
+                self.steps(&parallel.items, steps);
             }
+            let Some(id) = &step.id else { continue };
+            if id.value.contains("${{") {
+                continue;
+            }
+            let outputs = step
+                .uses
+                .as_ref()
+                .filter(|u| u.is_literal())
+                .and_then(|u| super::rule_calls::local_action_outputs(&u.raw, self.project));
+            let ty = match outputs {
+                Some(names) => types::step_with_outputs(&names),
+                None => types::STEP.clone(),
+            };
+            steps.insert(&id.value, ty);
         }
     }
 
@@ -685,17 +693,17 @@ impl ExprRules<'_, '_> {
     fn expr(&mut self, s: &TStr, base: usize, expr: &Expr, key: WorkflowKey) -> Ty {
         let availability = key.availability();
         let source = self.cx.source;
-        let mut errors: Vec<(usize, String)> = Vec::new();
+        let mut errors: Vec<Finding> = Vec::new();
         expr.walk(&mut |node| match &node.kind {
             ExprKind::NamedValue(name) => {
                 if !is_known_context(name) {
-                    errors.push((
+                    errors.push(Finding::error(
                         node.span.start as usize,
                         format!("undefined context {name:?}"),
                     ));
                 } else if !availability.contexts.contains(name) {
                     let allowed: Vec<&str> = availability.contexts.names().collect();
-                    errors.push((
+                    errors.push(Finding::error(
                         node.span.start as usize,
                         format!(
                             "context {name:?} is not available here; available: {}",
@@ -707,7 +715,7 @@ impl ExprRules<'_, '_> {
             ExprKind::Call { name, .. }
                 if is_special_function(name) && !availability.functions.contains(name) =>
             {
-                errors.push((
+                errors.push(Finding::error(
                     node.span.start as usize,
                     format!(
                         "function {name:?} is not available here; only in {}",
@@ -718,14 +726,18 @@ impl ExprRules<'_, '_> {
             _ => {}
         });
         let ty = self.infer(expr, &mut errors);
-        for (offset, message) in errors {
-            let pos = s.pos_at(source, base + offset);
-            self.cx.error("expression", pos, message);
+        for finding in errors {
+            let pos = s.pos_at(source, base + finding.offset);
+            if finding.warning {
+                self.cx.warning("expression", pos, finding.message);
+            } else {
+                self.cx.error("expression", pos, finding.message);
+            }
         }
         ty
     }
 
-    fn infer(&self, expr: &Expr, errors: &mut Vec<(usize, String)>) -> Ty {
+    fn infer(&self, expr: &Expr, errors: &mut Vec<Finding>) -> Ty {
         TypeEnv(&self.scope).infer(expr, errors)
     }
 
@@ -819,7 +831,7 @@ fn compare_problem(op: gantry_expr::CompareOp, left: &Ty, right: &Ty) -> Option<
 struct TypeEnv<'s>(&'s Scope);
 
 impl TypeEnv<'_> {
-    fn infer(&self, expr: &Expr, errors: &mut Vec<(usize, String)>) -> Ty {
+    fn infer(&self, expr: &Expr, errors: &mut Vec<Finding>) -> Ty {
         match &expr.kind {
             ExprKind::Null => Ty::Null,
             ExprKind::Bool(_) => Ty::Bool,
@@ -837,7 +849,7 @@ impl TypeEnv<'_> {
                     (ExprKind::String(name), _) => property(&receiver, name, expr, errors),
                     (_, Ty::Array(elem)) => {
                         if index_ty == Ty::String {
-                            errors.push((
+                            errors.push(Finding::error(
                                 index.span.start as usize,
                                 "an array index must be a number but this is a string".to_string(),
                             ));
@@ -846,7 +858,7 @@ impl TypeEnv<'_> {
                     }
                     (_, Ty::Object(obj)) => {
                         if matches!(index_ty, Ty::Bool | Ty::Number) {
-                            errors.push((
+                            errors.push(Finding::error(
                                 index.span.start as usize,
                                 format!(
                                     "an object key must be a string but this is a {}",
@@ -881,7 +893,7 @@ impl TypeEnv<'_> {
                 let left = self.infer(a, errors);
                 let right = self.infer(b, errors);
                 if let Some(problem) = compare_problem(*op, &left, &right) {
-                    errors.push((expr.span.start as usize, problem));
+                    errors.push(Finding::error(expr.span.start as usize, problem));
                 }
                 Ty::Bool
             }
@@ -904,7 +916,7 @@ impl TypeEnv<'_> {
                         return match gantry_expr::evaluate(expr, &contexts, &gantry_expr::NoHost) {
                             Ok(value) => types::of_value(&value),
                             Err(e) => {
-                                errors.push((
+                                errors.push(Finding::error(
                                     arg.span.start as usize,
                                     format!(
                                         "fromJSON() is given a string that is not JSON: {}",
@@ -919,7 +931,7 @@ impl TypeEnv<'_> {
                 if name.eq_ignore_ascii_case("contains") {
                     if let Some(first) = args.first() {
                         if let ty @ Ty::Object(_) = self.infer(first, &mut Vec::new()) {
-                            errors.push((
+                            errors.push(Finding::error(
                                 first.span.start as usize,
                                 format!("contains() searches a string or an array but this argument is {}", ty.name()),
                             ));
@@ -931,7 +943,7 @@ impl TypeEnv<'_> {
                     for arg in args {
                         let ty = self.infer(arg, &mut Vec::new());
                         if matches!(ty, Ty::Object(_) | Ty::Array(_)) {
-                            errors.push((
+                            errors.push(Finding::error(
                                 arg.span.start as usize,
                                 format!(
                                     "{name}() compares strings but this argument is {}",
@@ -944,7 +956,7 @@ impl TypeEnv<'_> {
                 if name.eq_ignore_ascii_case("format") {
                     if let Some((_, text)) = literal {
                         if let Some(problem) = format_problem(text, args.len() - 1) {
-                            errors.push((expr.span.start as usize, problem));
+                            errors.push(Finding::error(expr.span.start as usize, problem));
                         }
                     }
                 }
@@ -962,30 +974,67 @@ fn describe(ty: &Ty) -> String {
     }
 }
 
-fn property(receiver: &Ty, name: &str, expr: &Expr, errors: &mut Vec<(usize, String)>) -> Ty {
+/// A problem found in one expression, at a byte offset of its text.
+struct Finding {
+    offset: usize,
+    message: String,
+    warning: bool,
+}
+
+impl Finding {
+    fn error(offset: usize, message: String) -> Finding {
+        Finding {
+            offset,
+            message,
+            warning: false,
+        }
+    }
+}
+
+/// Whether `expr` reads a property of a matrix value (`matrix.<key>.<property>…`): a matrix
+/// value may hold the property in some combinations only, and where it does not GitHub gives
+/// null, so a missing one is a warning. A missing matrix key (`matrix.<key>`) stays an error.
+fn is_matrix_value_property(expr: &Expr) -> bool {
+    let mut depth = 0;
+    let mut node = expr;
+    loop {
+        match &node.kind {
+            ExprKind::Property(object, _) | ExprKind::Index(object, _) => {
+                depth += 1;
+                node = object;
+            }
+            ExprKind::NamedValue(name) => return depth >= 2 && name.eq_ignore_ascii_case("matrix"),
+            _ => return false,
+        }
+    }
+}
+
+fn property(receiver: &Ty, name: &str, expr: &Expr, errors: &mut Vec<Finding>) -> Ty {
+    let finding = |message: String| Finding {
+        offset: expr.span.start as usize,
+        warning: is_matrix_value_property(expr),
+        message,
+    };
     match receiver {
         Ty::Object(obj) => match obj.get(name) {
             Some(ty) => ty.clone(),
             None => match &obj.rest {
                 Some(rest) => rest.clone(),
                 None => {
-                    errors.push((
-                        expr.span.start as usize,
-                        format!("property {name:?} does not exist in {}", obj.describe()),
-                    ));
+                    errors.push(finding(format!(
+                        "property {name:?} does not exist in {}",
+                        obj.describe()
+                    )));
                     Ty::Any
                 }
             },
         },
         Ty::Array(elem) => Ty::Array(Arc::new(property(elem, name, expr, errors))),
         Ty::String | Ty::Number | Ty::Bool => {
-            errors.push((
-                expr.span.start as usize,
-                format!(
-                    "property {name:?} is read from a {}, which has no properties",
-                    receiver.name()
-                ),
-            ));
+            errors.push(finding(format!(
+                "property {name:?} is read from a {}, which has no properties",
+                receiver.name()
+            )));
             Ty::Any
         }
         Ty::Any | Ty::Null => Ty::Any,

@@ -1,8 +1,9 @@
 //! Job-level rules: `job-needs` (unknown, duplicate, cyclic), `matrix` (duplicate values,
 //! `exclude` rows that match nothing), `runner-label`, `permissions`, `credentials`, `env-var`,
-//! `shell-name`, `deprecated-commands`.
+//! `shell-name`, `deprecated-commands`, `id` (`wait:` / `cancel:` targets).
 //!
-//! Invariant: job ids and `needs:` compare case-insensitively, as GitHub does. Tests:
+//! Invariant: job ids, `needs:`, matrix keys and runner labels compare case-insensitively, as
+//! GitHub does. Tests:
 //! `tests/actionlint.rs`.
 
 use std::collections::HashMap;
@@ -67,6 +68,37 @@ fn check_job(cx: &mut Checker<'_>, job: &Job) {
     }
     for step in job.step_list() {
         check_step(cx, step, platform);
+    }
+    check_step_targets(cx, job.step_list(), &mut Vec::new());
+}
+
+/// `wait:` and `cancel:` name steps by id: each must be a step before it in the job (a
+/// background step, or one of a `parallel:` group). Step ids compare case-insensitively.
+/// `earlier` collects the ids seen so far, lowercased.
+fn check_step_targets(cx: &mut Checker<'_>, steps: &[Step], earlier: &mut Vec<String>) {
+    for step in steps {
+        let targets = step
+            .wait
+            .iter()
+            .flat_map(|w| w.items.iter().map(|id| ("wait", id)))
+            .chain(step.cancel.iter().map(|id| ("cancel", id)));
+        for (key, target) in targets {
+            let name = target.value.as_str();
+            if name.contains("${{") || earlier.contains(&name.to_ascii_lowercase()) {
+                continue;
+            }
+            cx.error(
+                "id",
+                str_pos(target),
+                format!("\"{key}: {name}\" names no step before it; \"{key}\" takes the id of an earlier step of the job"),
+            );
+        }
+        if let Some(parallel) = &step.parallel {
+            check_step_targets(cx, &parallel.items, earlier);
+        }
+        if let Some(id) = &step.id {
+            earlier.push(id.value.to_ascii_lowercase());
+        }
     }
 }
 
@@ -204,8 +236,9 @@ fn values_match(pattern: &Value, value: &Value, subset: bool) -> bool {
         (ValueKind::Map(a), ValueKind::Map(b)) => {
             (subset || a.len() == b.len())
                 && a.iter().all(|(k, v)| {
-                    b.iter()
-                        .any(|(k2, v2)| k2.value == k.value && values_match(v, v2, subset))
+                    b.iter().any(|(k2, v2)| {
+                        k2.value.eq_ignore_ascii_case(&k.value) && values_match(v, v2, subset)
+                    })
                 })
         }
         (ValueKind::Seq(_) | ValueKind::Map(_), _) | (_, ValueKind::Seq(_) | ValueKind::Map(_)) => {
@@ -280,7 +313,10 @@ fn check_matrix(cx: &mut Checker<'_>, matrix: &Matrix) {
                 match &row.kind {
                     ValueKind::Map(entries) => {
                         for (key, value) in entries {
-                            match possible.iter_mut().find(|(k, _)| *k == key.value) {
+                            match possible
+                                .iter_mut()
+                                .find(|(k, _)| k.eq_ignore_ascii_case(&key.value))
+                            {
                                 Some((_, values)) => values.push(value),
                                 None => possible.push((key.value.as_str(), vec![value])),
                             }
@@ -304,7 +340,10 @@ fn check_matrix(cx: &mut Checker<'_>, matrix: &Matrix) {
             continue;
         };
         for (key, value) in entries {
-            let Some((_, values)) = possible.iter().find(|(k, _)| *k == key.value) else {
+            let Some((_, values)) = possible
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(&key.value))
+            else {
                 cx.error(
                     "matrix",
                     str_pos(key),
@@ -378,18 +417,32 @@ fn label_values<'m>(label: &'m TStr, matrix: Option<&'m Matrix>) -> Vec<(&'m str
     let Some(matrix) = matrix else {
         return Vec::new();
     };
-    let Some((_, axis)) = matrix
+    // The axis values, and what `include:` rows assign to the key (matrix keys compare
+    // case-insensitively, as on GitHub).
+    let mut values: Vec<&Value> = Vec::new();
+    if let Some((_, axis)) = matrix
         .axes
         .iter()
-        .find(|(name, _)| name.as_str() == &**axis)
-    else {
-        return Vec::new();
-    };
-    let ExprOr::Value(values) = &axis.values else {
-        return Vec::new();
-    };
+        .find(|(name, _)| name.eq_ignore_ascii_case(axis))
+    {
+        if let ExprOr::Value(axis_values) = &axis.values {
+            values.extend(axis_values);
+        }
+    }
+    if let Some(ExprOr::Value(rows)) = matrix.include.as_ref().map(|i| &i.rows) {
+        for row in rows {
+            if let ValueKind::Map(entries) = &row.kind {
+                values.extend(
+                    entries
+                        .iter()
+                        .filter(|(key, _)| key.value.eq_ignore_ascii_case(axis))
+                        .map(|(_, value)| value),
+                );
+            }
+        }
+    }
     values
-        .iter()
+        .into_iter()
         .filter_map(|v| match &v.kind {
             ValueKind::String(s) if s.is_literal() => Some((s.raw.as_str(), v.span.start)),
             _ => None,
@@ -407,7 +460,13 @@ fn check_runs_on(cx: &mut Checker<'_>, job: &Job, matrix: Option<&Matrix>) -> Pl
         let values = label_values(label, matrix);
         let from_matrix = !label.is_literal();
         for (value, pos) in values {
-            if !runner_labels::is_known(value) && !value.contains("${{") {
+            if let Some(date) = runner_labels::retired_on(value) {
+                cx.error(
+                    "runner-label",
+                    pos,
+                    format!("runner image {value:?} was retired by GitHub on {date}: jobs asking for it no longer run; use a current image"),
+                );
+            } else if !runner_labels::is_known(value) && !value.contains("${{") {
                 cx.warning(
                     "runner-label",
                     pos,

@@ -2,7 +2,8 @@
 //!
 //! Invariant: comparisons are case-insensitive, as GitHub matches labels. A label missing from
 //! these lists is not an error (a self-hosted runner may define any label); the check warns.
-//! Tests are at the bottom.
+//! A label of a retired image is an error: GitHub no longer runs jobs asking for it, and a
+//! self-hosted runner reusing the name would be a trap. Tests are at the bottom.
 
 /// Labels of GitHub-hosted runners.
 pub const GITHUB_HOSTED: &[&str] = &[
@@ -11,16 +12,16 @@ pub const GITHUB_HOSTED: &[&str] = &[
     "ubuntu-latest-8-cores",
     "ubuntu-latest-16-cores",
     "ubuntu-slim",
+    "ubuntu-26.04",
+    "ubuntu-26.04-arm",
     "ubuntu-24.04",
     "ubuntu-24.04-arm",
     "ubuntu-22.04",
     "ubuntu-22.04-arm",
-    "ubuntu-20.04",
     "windows-latest",
     "windows-latest-8-cores",
     "windows-2025",
     "windows-2022",
-    "windows-2019",
     "windows-11-arm",
     "macos-latest",
     "macos-latest-xl",
@@ -37,11 +38,33 @@ pub const GITHUB_HOSTED: &[&str] = &[
     "macos-14-xl",
     "macos-14-xlarge",
     "macos-14-large",
-    "macos-13",
-    "macos-13-xl",
-    "macos-13-xlarge",
-    "macos-13-large",
 ];
+
+/// Images GitHub has retired, with the day jobs stopped running on them (from the runner-images
+/// announcements), as `(label, date)`.
+pub const RETIRED: &[(&str, &str)] = &[
+    ("ubuntu-16.04", "2021-09-20"),
+    ("ubuntu-18.04", "2023-04-03"),
+    ("ubuntu-20.04", "2025-04-15"),
+    ("windows-2016", "2022-03-15"),
+    ("windows-2019", "2025-06-30"),
+    ("macos-10.15", "2022-08-30"),
+    ("macos-11", "2024-06-28"),
+    ("macos-12", "2024-12-03"),
+    ("macos-12-xl", "2024-12-03"),
+    ("macos-13", "2025-12-04"),
+    ("macos-13-xl", "2025-12-04"),
+    ("macos-13-xlarge", "2025-12-04"),
+    ("macos-13-large", "2025-12-04"),
+];
+
+/// The day GitHub retired the image `label` names, when it did.
+pub fn retired_on(label: &str) -> Option<&'static str> {
+    RETIRED
+        .iter()
+        .find(|(l, _)| l.eq_ignore_ascii_case(label))
+        .map(|(_, date)| *date)
+}
 
 /// Labels every self-hosted runner gets by default.
 pub const SELF_HOSTED: &[&str] = &[
@@ -99,6 +122,11 @@ mod tests {
         assert!(is_known("ARM64"));
         assert!(!is_known("ubuntu-oldest"));
         assert!(!is_known("macos-10.15"));
+        assert!(is_known("ubuntu-26.04-arm"));
+        assert!(!is_known("ubuntu-20.04"));
+        assert_eq!(retired_on("Ubuntu-20.04"), Some("2025-04-15"));
+        assert_eq!(retired_on("ubuntu-22.04"), None);
+        assert!(RETIRED.iter().all(|(l, _)| !is_known(l)));
         assert!(!is_known(""));
         assert!(is_github_hosted("macos-14"));
         assert!(!is_github_hosted("linux"));
