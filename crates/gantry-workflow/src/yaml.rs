@@ -616,8 +616,8 @@ enum Recoverable {
 fn comment_fix(text: &str, line: u32, col0: u32) -> Option<Fix> {
     let index = LineIndex::new(text);
     let pos = index.pos(line as usize, col0 as usize);
-    let rest = text.get(pos.offset as usize..)?;
-    let line_rest = rest.split('\n').next().unwrap_or("");
+    let line_end = index.line_range(pos.line as usize)?.end;
+    let line_rest = text.get(pos.offset as usize..line_end)?;
     let hash = line_rest.find('#')?;
     let at = pos.offset as usize + hash;
     // `hash` comes from `find`, so it is a character boundary.
@@ -634,13 +634,12 @@ fn comment_fix(text: &str, line: u32, col0: u32) -> Option<Fix> {
 /// indented one column deeper than the previous non-blank line; for a quoted scalar starting at
 /// `line`, its first under-indented continuation line is indented one column deeper than `line`.
 fn indent_fix(text: &str, line: u32, in_quoted: bool) -> Option<Fix> {
-    let mut starts = vec![0usize];
-    starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+    // Lines as the scanner numbers them (a lone CR breaks lines too), 0-based here.
+    let index = LineIndex::new(text);
     let line_at = |i: usize| -> &str {
-        starts
-            .get(i)
-            .and_then(|&s| text.get(s..))
-            .and_then(|t| t.lines().next())
+        index
+            .line_range(i + 1)
+            .and_then(|range| text.get(range))
             .unwrap_or("")
     };
     let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
@@ -653,7 +652,7 @@ fn indent_fix(text: &str, line: u32, in_quoted: bool) -> Option<Fix> {
             rest = r.trim_start_matches(' ');
         }
         let base = start_line.len() - rest.len();
-        let idx = (err_idx + 1..starts.len()).find(|&i| {
+        let idx = (err_idx + 1..index.line_count()).find(|&i| {
             let l = line_at(i);
             !l.trim().is_empty() && indent(l) <= base
         })?;
@@ -666,7 +665,7 @@ fn indent_fix(text: &str, line: u32, in_quoted: bool) -> Option<Fix> {
         (err_idx, previous + 1)
     };
     let old = indent(line_at(idx));
-    let line_start = *starts.get(idx)?;
+    let line_start = index.line_range(idx + 1)?.start;
     (wanted > old).then(|| Fix {
         line: to_u32(idx + 1),
         at: to_u32(line_start),

@@ -153,3 +153,31 @@ fn cr_inside_block_scalar_maps_expression_positions() {
     let crlf = src.replace('\r', "\r\n");
     assert_eq!(errors(&crlf), found, "CRLF and lone CR break lines alike");
 }
+
+/// Found by fuzzing `action_load`: the repair of an under-indented quoted scalar counted lines
+/// at LF only, so after a lone CR it shifted the column of the wrong line and the end of the
+/// document got column 3 for byte offset 8 (`n:\r '\n\n'`, where offset 8 is column 2).
+#[test]
+fn quoted_scalar_repair_after_lone_cr_keeps_columns() {
+    let src = "n:\r '\n\n'";
+    action_errors(src);
+    errors(src);
+    let (action, diagnostics) = load_action(src.as_bytes());
+    let ends: Vec<_> = diagnostics.iter().map(|d| d.span.end).collect();
+    assert!(
+        ends.iter().all(|end| end.line != 4 || end.col == 2),
+        "{ends:?} in {:?}",
+        action.source
+    );
+    // The same repairs with CRLF and LF line breaks, and a comment touching a flow collection
+    // on a line after a lone CR.
+    for src in [
+        "n:\r\n '\r\n\r\n'",
+        "n:\n '\n\n'",
+        "on:\r  push:\r    branches: [a]#c\r",
+        "x: 1\ron: [push]#c\rjobs: {}#d\r",
+    ] {
+        errors(src);
+        action_errors(src);
+    }
+}
