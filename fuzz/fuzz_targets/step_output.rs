@@ -50,7 +50,9 @@ fn write_env_file(entries: &[(String, String)]) -> String {
             delimiter.push('_');
         }
         let value = value.replace('\n', "\r\n");
-        file.push_str(&format!("{name}<<{delimiter}\r\n{value}\r\n{delimiter}\r\n"));
+        file.push_str(&format!(
+            "{name}<<{delimiter}\r\n{value}\r\n{delimiter}\r\n"
+        ));
     }
     file
 }
