@@ -12,8 +12,15 @@ use libfuzzer_sys::fuzz_target;
 fn check_span(span: Span, src: &str) {
     assert!(span.start <= span.end, "span {span:?} reversed");
     let (start, end) = (span.start as usize, span.end as usize);
-    assert!(end <= src.len(), "span {span:?} past the end of {} bytes", src.len());
-    assert!(src.is_char_boundary(start) && src.is_char_boundary(end), "span {span:?} splits a char");
+    assert!(
+        end <= src.len(),
+        "span {span:?} past the end of {} bytes",
+        src.len()
+    );
+    assert!(
+        src.is_char_boundary(start) && src.is_char_boundary(end),
+        "span {span:?} splits a char"
+    );
 }
 
 fn check_error(e: &Error, src: &str) {

@@ -2,8 +2,10 @@
 //! (`[host_ip:][host_port:]container_port[/protocol]`, as `docker create -p` takes them) and names the
 //! host ports the engine mapped them to.
 //!
-//! Invariant: a parsed [`PortSpec`] always has a container port in 1..=65535 and a protocol of tcp,
-//! udp or sctp; a host port of `None` means "any free port". Tests: `check` cases at the bottom.
+//! Invariant: a parsed [`PortSpec`] always has a container port in 1..=65535, a protocol of tcp,
+//! udp or sctp, and a host IP that is an IP address when there is one; it reads back unchanged
+//! from its `Display` form. A host port of `None` means "any free port". Tests: `check` cases at
+//! the bottom; `fuzz/fuzz_targets/container_options.rs`.
 
 use std::fmt;
 
@@ -34,6 +36,8 @@ pub enum PortError {
         "invalid port mapping {spec:?} (expected [host_ip:][host_port:]container_port[/protocol])"
     )]
     InvalidMapping { spec: String },
+    #[error("invalid host IP address {ip:?} in {spec:?}")]
+    InvalidHostIp { spec: String, ip: String },
 }
 
 impl PortSpec {
@@ -91,6 +95,16 @@ impl PortSpec {
                 })
             }
         };
+        // As docker: an empty address (`[]:80:80`) is any address; any other must be an IP.
+        let host_ip = host_ip.filter(|ip| !ip.is_empty());
+        if let Some(ip) = &host_ip {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(PortError::InvalidHostIp {
+                    spec: spec.to_string(),
+                    ip: ip.clone(),
+                });
+            }
+        }
         Ok(PortSpec {
             host_ip,
             host_port,
@@ -168,6 +182,20 @@ mod tests {
         check(
             "[::1]:8000:80/TCP",
             "ip=::1 host=8000 container=80 proto=tcp display=[::1]:8000:80/tcp",
+        );
+        // Found by fuzzing: `[]:3:3` kept an empty host IP, shown as `:3:3/tcp`, which reads back
+        // without one; and a bracketed address could be anything, `[` included.
+        check(
+            "[]:3:3",
+            "ip=- host=3 container=3 proto=tcp display=3:3/tcp",
+        );
+        check(
+            "[[]:3:3",
+            "error: invalid host IP address \"[\" in \"[[]:3:3\"",
+        );
+        check(
+            "localhost:8000:80",
+            "error: invalid host IP address \"localhost\" in \"localhost:8000:80\"",
         );
         check(
             "80/sctp",

@@ -18,10 +18,10 @@ pub fn scalar_pos(source: &str, span: Span, style: ScalarStyle, value: &str, off
     let mut line = span.start.line;
     let mut col = span.start.col;
     let mut src_chars = src.char_indices().peekable();
-    // Line breaks as YAML has them: LF, CRLF (the CR counts as a column) and a lone CR.
+    // Line breaks as YAML has them (the CR of a CRLF counts as a column).
     let bytes = src.as_bytes();
-    let advance = |i: usize, c: char, line: &mut u32, col: &mut u32| {
-        if c == '\n' || (c == '\r' && bytes.get(i + 1) != Some(&b'\n')) {
+    let advance = |i: usize, line: &mut u32, col: &mut u32| {
+        if crate::yaml::ends_line(bytes, i) {
             *line += 1;
             *col = 1;
         } else {
@@ -31,8 +31,8 @@ pub fn scalar_pos(source: &str, span: Span, style: ScalarStyle, value: &str, off
     // Skip the opening quote of quoted scalars.
     match style {
         ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
-            if let Some((i, c)) = src_chars.next() {
-                advance(i, c, &mut line, &mut col);
+            if let Some((i, _)) = src_chars.next() {
+                advance(i, &mut line, &mut col);
             }
         }
         // Block scalars start at their first content character, plain ones at the text.
@@ -50,7 +50,7 @@ pub fn scalar_pos(source: &str, span: Span, style: ScalarStyle, value: &str, off
                 };
             };
             src_chars.next();
-            advance(i, got, &mut line, &mut col);
+            advance(i, &mut line, &mut col);
             if got == want || (want.is_whitespace() && got.is_whitespace()) {
                 break;
             }
@@ -73,7 +73,7 @@ pub fn scalar_pos(source: &str, span: Span, style: ScalarStyle, value: &str, off
                     break;
                 }
                 probe.next();
-                advance(i, got, &mut l, &mut c);
+                advance(i, &mut l, &mut c);
             }
         }
     }

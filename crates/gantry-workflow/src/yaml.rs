@@ -268,22 +268,34 @@ fn is_core_float(s: &str) -> bool {
     i == b.len()
 }
 
-/// The lines of `text` without their breaks, split where YAML breaks lines (LF, CRLF and a lone
-/// CR), so that line numbers agree with the diagnostics' positions.
+/// Whether byte `i` of `bytes` ends a line, as YAML breaks lines: an LF, or a CR not followed by
+/// an LF (a lone CR). A CRLF ends at its LF. This is the one definition of a line that every
+/// position in a [`Diagnostic`] follows ([`LineIndex`], [`split_lines`], `srcmap`).
+pub fn ends_line(bytes: &[u8], i: usize) -> bool {
+    match bytes.get(i) {
+        Some(b'\n') => true,
+        Some(b'\r') => bytes.get(i + 1) != Some(&b'\n'),
+        _ => false,
+    }
+}
+
+/// The lines of `text` without their breaks (LF, CRLF and a lone CR, see [`ends_line`]), so that
+/// line numbers agree with the diagnostics' positions. A final line break opens no empty line.
 pub fn split_lines(text: &str) -> Vec<&str> {
     let bytes = text.as_bytes();
     let mut lines = Vec::new();
-    let (mut start, mut i) = (0, 0);
-    while i < bytes.len() {
-        if bytes[i] == b'\n' || bytes[i] == b'\r' {
-            // Both are ASCII, so `start..i` are character boundaries.
-            lines.push(&text[start..i]);
-            if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
-                i += 1;
-            }
+    let mut start = 0;
+    for i in 0..bytes.len() {
+        if ends_line(bytes, i) {
+            // Line breaks are ASCII, so `start..end` are character boundaries.
+            let end = if bytes[i] == b'\n' && i > start && bytes[i - 1] == b'\r' {
+                i - 1
+            } else {
+                i
+            };
+            lines.push(&text[start..end]);
             start = i + 1;
         }
-        i += 1;
     }
     if start < text.len() {
         lines.push(&text[start..]);
@@ -307,10 +319,9 @@ impl<'a> LineIndex<'a> {
         let ascii = text.is_ascii();
         let mut line_starts = Vec::with_capacity(text.len() / 32 + 1);
         line_starts.push(0);
-        // Line breaks as YAML has them: LF, CRLF, and a lone CR.
         let bytes = text.as_bytes();
-        for (i, &b) in bytes.iter().enumerate() {
-            if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+        for i in 0..bytes.len() {
+            if ends_line(bytes, i) {
                 line_starts.push(to_u32(i + 1));
             }
         }
@@ -324,6 +335,50 @@ impl<'a> LineIndex<'a> {
 
     pub fn text(&self) -> &'a str {
         self.text
+    }
+
+    /// Number of lines a position may be on: one more than the number of line breaks, so a
+    /// text ending with a break has an empty last line (where the end of the text is).
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
+
+    /// Byte range of 1-based `line`, up to the byte that ends it ([`ends_line`]); the CR of a
+    /// CRLF is the line's last character, as the scanner counts columns. `None` past the last
+    /// line.
+    pub fn line_range(&self, line: usize) -> Option<std::ops::Range<usize>> {
+        let start = *self.line_starts.get(line.checked_sub(1)?)? as usize;
+        let end = self
+            .line_starts
+            .get(line)
+            .map_or(self.text.len(), |next| *next as usize - 1);
+        Some(start..end)
+    }
+
+    /// Checks that `pos` is a position of this text: its line exists, its byte offset is a
+    /// character boundary on that line (its end included), and its column counts the
+    /// characters before the offset. Every diagnostic's start and end pass this check against
+    /// the text it was produced for (what the fuzz targets assert).
+    pub fn check_pos(&self, pos: Pos) -> Result<(), PosError> {
+        let range = self
+            .line_range(pos.line as usize)
+            .ok_or(PosError::NoSuchLine {
+                pos,
+                lines: self.line_count(),
+            })?;
+        let offset = pos.offset as usize;
+        if offset < range.start || offset > range.end {
+            return Err(PosError::OffsetOffLine { pos, line: range });
+        }
+        let before = self
+            .text
+            .get(range.start..offset)
+            .ok_or(PosError::SplitsChar { pos })?;
+        let col = before.chars().count() + 1;
+        if col != pos.col as usize {
+            return Err(PosError::WrongColumn { pos, col });
+        }
+        Ok(())
     }
 
     /// Position from a 1-based line and 0-based character column.
@@ -401,6 +456,22 @@ impl<'a> LineIndex<'a> {
     fn marker(&self, m: &saphyr_parser::Marker) -> Pos {
         self.pos(m.line(), m.col())
     }
+}
+
+/// Why a [`Pos`] is not a position of a text ([`LineIndex::check_pos`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PosError {
+    #[error("{pos:?} is past the last line ({lines} lines)")]
+    NoSuchLine { pos: Pos, lines: usize },
+    #[error("{pos:?} has a byte offset outside its line (bytes {line:?})")]
+    OffsetOffLine {
+        pos: Pos,
+        line: std::ops::Range<usize>,
+    },
+    #[error("{pos:?} has a byte offset inside a character")]
+    SplitsChar { pos: Pos },
+    #[error("{pos:?} has the wrong column for its offset (column {col})")]
+    WrongColumn { pos: Pos, col: usize },
 }
 
 pub(crate) fn to_u32(n: usize) -> u32 {
@@ -545,8 +616,8 @@ enum Recoverable {
 fn comment_fix(text: &str, line: u32, col0: u32) -> Option<Fix> {
     let index = LineIndex::new(text);
     let pos = index.pos(line as usize, col0 as usize);
-    let rest = text.get(pos.offset as usize..)?;
-    let line_rest = rest.split('\n').next().unwrap_or("");
+    let line_end = index.line_range(pos.line as usize)?.end;
+    let line_rest = text.get(pos.offset as usize..line_end)?;
     let hash = line_rest.find('#')?;
     let at = pos.offset as usize + hash;
     // `hash` comes from `find`, so it is a character boundary.
@@ -563,13 +634,12 @@ fn comment_fix(text: &str, line: u32, col0: u32) -> Option<Fix> {
 /// indented one column deeper than the previous non-blank line; for a quoted scalar starting at
 /// `line`, its first under-indented continuation line is indented one column deeper than `line`.
 fn indent_fix(text: &str, line: u32, in_quoted: bool) -> Option<Fix> {
-    let mut starts = vec![0usize];
-    starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+    // Lines as the scanner numbers them (a lone CR breaks lines too), 0-based here.
+    let index = LineIndex::new(text);
     let line_at = |i: usize| -> &str {
-        starts
-            .get(i)
-            .and_then(|&s| text.get(s..))
-            .and_then(|t| t.lines().next())
+        index
+            .line_range(i + 1)
+            .and_then(|range| text.get(range))
             .unwrap_or("")
     };
     let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
@@ -582,7 +652,7 @@ fn indent_fix(text: &str, line: u32, in_quoted: bool) -> Option<Fix> {
             rest = r.trim_start_matches(' ');
         }
         let base = start_line.len() - rest.len();
-        let idx = (err_idx + 1..starts.len()).find(|&i| {
+        let idx = (err_idx + 1..index.line_count()).find(|&i| {
             let l = line_at(i);
             !l.trim().is_empty() && indent(l) <= base
         })?;
@@ -595,7 +665,7 @@ fn indent_fix(text: &str, line: u32, in_quoted: bool) -> Option<Fix> {
         (err_idx, previous + 1)
     };
     let old = indent(line_at(idx));
-    let line_start = *starts.get(idx)?;
+    let line_start = index.line_range(idx + 1)?.start;
     (wanted > old).then(|| Fix {
         line: to_u32(idx + 1),
         at: to_u32(line_start),

@@ -2,34 +2,46 @@
 //! and the checks. Each test is named for the bug it pins and holds its input inline.
 
 use gantry_workflow::check::{check_workflow, NoProject};
-use gantry_workflow::load_workflow;
+use gantry_workflow::yaml::LineIndex;
+use gantry_workflow::{load_action, load_workflow, Diagnostic};
 
-/// `line:col code` of every diagnostic, after checking that its byte offset agrees with its
-/// line and column (what the fuzz target asserts).
+/// Asserts what the fuzz target asserts of every diagnostic: start and end are positions of the
+/// loaded text under the loader's own line index, start not after end.
+fn assert_positions(diagnostics: &[Diagnostic], source: &str) {
+    let index = LineIndex::new(source);
+    for d in diagnostics {
+        for pos in [d.span.start, d.span.end] {
+            if let Err(e) = index.check_pos(pos) {
+                panic!("{e} in {source:?}: {d:?}");
+            }
+        }
+        assert!(d.span.start.offset <= d.span.end.offset, "{d:?}");
+    }
+}
+
+/// `line:col code` of every diagnostic of loading and checking `src` as a workflow, after
+/// checking their positions.
 fn errors(src: &str) -> Vec<String> {
-    let (workflow, mut diagnostics) = load_workflow(src.as_bytes());
+    errors_of_bytes(src.as_bytes())
+}
+
+fn errors_of_bytes(src: &[u8]) -> Vec<String> {
+    let (workflow, mut diagnostics) = load_workflow(src);
     diagnostics.extend(check_workflow(&workflow, &NoProject));
+    assert_positions(&diagnostics, &workflow.source);
     diagnostics
         .iter()
-        .map(|d| {
-            let pos = d.span.start;
-            let line_start = src
-                .split_inclusive('\n')
-                .take(pos.line as usize - 1)
-                .map(str::len)
-                .sum::<usize>();
-            let col_offset = line_start
-                + src[line_start..]
-                    .chars()
-                    .take(pos.col as usize - 1)
-                    .map(char::len_utf8)
-                    .sum::<usize>();
-            assert_eq!(
-                pos.offset as usize, col_offset,
-                "offset and column disagree: {d:?}"
-            );
-            format!("{}:{} {}", pos.line, pos.col, d.code)
-        })
+        .map(|d| format!("{}:{} {}", d.span.start.line, d.span.start.col, d.code))
+        .collect()
+}
+
+/// [`errors`] for `src` loaded as an action.yml.
+fn action_errors(src: &str) -> Vec<String> {
+    let (action, diagnostics) = load_action(src.as_bytes());
+    assert_positions(&diagnostics, &action.source);
+    diagnostics
+        .iter()
+        .map(|d| format!("{}:{} {}", d.span.start.line, d.span.start.col, d.code))
         .collect()
 }
 
@@ -70,17 +82,102 @@ fn syntax_error_column_stays_on_its_line() {
         diagnostics.iter().any(|d| d.code == "syntax-check"),
         "{diagnostics:?}"
     );
-    // Lines as YAML breaks them (the input has a lone CR).
-    let lines = gantry_workflow::yaml::split_lines(&workflow.source);
-    for d in &diagnostics {
-        let pos = d.span.start;
-        let line = lines
-            .get(pos.line as usize - 1)
-            .unwrap_or_else(|| panic!("line past the end: {d:?}"));
-        assert!(
-            pos.col as usize <= line.chars().count() + 1,
-            "column past the end of the line: {d:?}"
-        );
-        assert!(pos.offset as usize <= workflow.source.len(), "{d:?}");
+    assert_positions(&diagnostics, &workflow.source);
+}
+
+/// `\r )` (a lone CR, then a stray `)`): the loader rightly reports line 2, since a lone CR
+/// breaks lines in YAML, but the fuzz oracle counted lines at LF only and called it past the
+/// end. The oracle now uses the loader's [`LineIndex`].
+#[test]
+fn lone_cr_is_a_line_break_for_diagnostics() {
+    let found = errors("\r )");
+    assert!(found.iter().all(|e| e.starts_with("2:")), "{found:?}");
+    assert!(found.contains(&"2:2 syntax-check".to_string()), "{found:?}");
+    assert!(action_errors("\r )").iter().all(|e| e.starts_with("2:")));
+}
+
+/// CRLF is one line break, not two: the `)` is on line 2.
+#[test]
+fn crlf_is_one_line_break() {
+    let found = errors("\r\n )");
+    assert!(found.contains(&"2:2 syntax-check".to_string()), "{found:?}");
+    assert!(found.iter().all(|e| e.starts_with("2:")), "{found:?}");
+}
+
+/// Two lone CRs are two line breaks: the `)` is on line 3.
+#[test]
+fn two_lone_crs_are_two_line_breaks() {
+    let found = errors("\r\r )");
+    assert!(found.contains(&"3:2 syntax-check".to_string()), "{found:?}");
+    assert!(found.iter().all(|e| e.starts_with("3:")), "{found:?}");
+}
+
+/// A CR ending the file opens an empty last line, where the end of the text is.
+#[test]
+fn cr_at_end_of_file_opens_a_last_line() {
+    assert_eq!(
+        LineIndex::new("on: push\r").line_range(2),
+        Some(9..9),
+        "the empty line after the final CR"
+    );
+    for src in [
+        "on: push\r",
+        "j\r",
+        "\r",
+        "on: [push\r",
+        "x: 'a\r",
+        "- a\r b: c\r",
+    ] {
+        errors(src);
+        action_errors(src);
+    }
+    let found = errors("on: [push\r");
+    assert!(
+        !found.is_empty() && found.iter().all(|e| e.starts_with("2:")),
+        "{found:?}"
+    );
+}
+
+/// An expression error inside a block scalar whose lines end with lone CRs is mapped back to
+/// the file through the same line breaks (`srcmap`).
+#[test]
+fn cr_inside_block_scalar_maps_expression_positions() {
+    let src = "on: push\rjobs:\r  j:\r    runs-on: ubuntu-latest\r    steps:\r      - run: |\r          echo a\r          echo ${{ foo( }}\r";
+    let found = errors(src);
+    assert!(
+        found
+            .iter()
+            .any(|e| e.starts_with("8:") && e.ends_with(" expression")),
+        "{found:?}"
+    );
+    let crlf = src.replace('\r', "\r\n");
+    assert_eq!(errors(&crlf), found, "CRLF and lone CR break lines alike");
+}
+
+/// Found by fuzzing `action_load`: the repair of an under-indented quoted scalar counted lines
+/// at LF only, so after a lone CR it shifted the column of the wrong line and the end of the
+/// document got column 3 for byte offset 8 (`n:\r '\n\n'`, where offset 8 is column 2).
+#[test]
+fn quoted_scalar_repair_after_lone_cr_keeps_columns() {
+    let src = "n:\r '\n\n'";
+    action_errors(src);
+    errors(src);
+    let (action, diagnostics) = load_action(src.as_bytes());
+    let ends: Vec<_> = diagnostics.iter().map(|d| d.span.end).collect();
+    assert!(
+        ends.iter().all(|end| end.line != 4 || end.col == 2),
+        "{ends:?} in {:?}",
+        action.source
+    );
+    // The same repairs with CRLF and LF line breaks, and a comment touching a flow collection
+    // on a line after a lone CR.
+    for src in [
+        "n:\r\n '\r\n\r\n'",
+        "n:\n '\n\n'",
+        "on:\r  push:\r    branches: [a]#c\r",
+        "x: 1\ron: [push]#c\rjobs: {}#d\r",
+    ] {
+        errors(src);
+        action_errors(src);
     }
 }
