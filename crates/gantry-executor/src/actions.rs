@@ -48,6 +48,8 @@ pub(crate) enum ActionError {
         column: u32,
         message: String,
     },
+    #[error("Unable to resolve action '{uses}' from the workflow's repository: {message}")]
+    SelfRepository { uses: String, message: String },
     #[error("Unable to resolve action '{uses}'")]
     Fetch {
         uses: String,
@@ -165,6 +167,22 @@ impl Job {
             }
             return Ok(Resolved::DockerImage(image.trim().to_owned()));
         }
+        if let Ok(self_ref @ gantry_workflow::UsesRef::SelfRepo { .. }) =
+            gantry_workflow::UsesRef::parse(uses)
+        {
+            let rel = self_ref.repo_path().unwrap_or_default();
+            let dir = self.self_repository_dir(uses, &rel).await?;
+            let action = load_metadata(&dir)?;
+            return Ok(Resolved::Metadata {
+                info: ActionInfo {
+                    path: dir.clone(),
+                    repository: String::new(),
+                    git_ref: String::new(),
+                },
+                dir,
+                action,
+            });
+        }
         if uses.starts_with("./") || uses == "." || uses.starts_with("../") {
             let dir = self.dirs.workspace.join(uses);
             let action = load_metadata(&dir)?;
@@ -250,6 +268,56 @@ impl Job {
             dir,
             action,
         })
+    }
+
+    /// The directory `rel` of the workflow's own repository at the running commit (`uses: $/…`):
+    /// read from git, not from the workspace, which the job may not have checked out or may have
+    /// changed. Extracted once per job into its temp dir. A source that is not a git repository
+    /// (or a run without a commit) is read as it is.
+    async fn self_repository_dir(&self, uses: &str, rel: &str) -> Result<PathBuf, ActionError> {
+        let source = Path::new(&self.source_path);
+        let (Some(sha), true) = (self.sha.as_deref(), source.join(".git").exists()) else {
+            return Ok(source.join(rel));
+        };
+        let root = self
+            .dirs
+            .temp
+            .join("_self")
+            .join(crate::workspace::sanitize(sha));
+        let dir = root.join(rel);
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        let failed = |message: String| ActionError::SelfRepository {
+            uses: uses.to_owned(),
+            message,
+        };
+        std::fs::create_dir_all(&root).map_err(|e| failed(e.to_string()))?;
+        let archive = root.with_extension("tar");
+        let archive_text = archive.to_string_lossy().into_owned();
+        let mut args = vec!["archive", "--format=tar", "-o", &archive_text, sha];
+        if !rel.is_empty() {
+            args.extend(["--", rel]);
+        }
+        crate::workspace::git(Some(source), &args)
+            .await
+            .map_err(|e| failed(crate::job::error_chain(&e)))?;
+        let extracted = tokio::process::Command::new("tar")
+            .arg("-xf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&root)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|e| failed(format!("cannot run tar: {e}")))?;
+        let _ = std::fs::remove_file(&archive);
+        if !extracted.status.success() {
+            return Err(failed(
+                String::from_utf8_lossy(&extracted.stderr).trim().to_owned(),
+            ));
+        }
+        Ok(dir)
     }
 
     /// Evaluates `with:` in order.

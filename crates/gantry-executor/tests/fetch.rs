@@ -5,6 +5,7 @@
 mod support;
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -56,6 +57,11 @@ impl GitServer {
                 &format!("--base-path={}", base.path().display()),
                 &base.path().display().to_string(),
             ])
+            // Its own process group: `git daemon` runs `git-daemon` as a child, and both must go
+            // (a survivor would also hold the test runner's output pipe open).
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("git daemon");
@@ -90,6 +96,13 @@ impl GitServer {
 
 impl Drop for GitServer {
     fn drop(&mut self) {
+        // The whole group: the daemon and the connections it forked.
+        if let Ok(pgid) = i32::try_from(self.daemon.id()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
     }

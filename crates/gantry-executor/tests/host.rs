@@ -806,3 +806,37 @@ async fn jobs_of_one_run_each_get_their_own_copy_of_the_repository() {
     h.executor.remove_run("42", 1);
     assert!(!run_dir.exists());
 }
+
+#[tokio::test]
+async fn self_repository_actions_come_from_the_running_commit_not_the_workspace() {
+    let h = Harness::new();
+    let repo = h.path("repo");
+    let sha = git_repo(
+        &repo,
+        &[(
+            ".github/actions/hello/action.yml",
+            "name: hello\nruns:\n  using: composite\n  steps:\n    - run: echo \"hello from the commit\"\n      shell: bash\n",
+        )],
+    );
+    let mut s = spec(vec![
+        // The workspace's copy changes; `$/` still reads the commit. `./` reads the workspace.
+        step("sed -i 's/from the commit/from the workspace/' .github/actions/hello/action.yml"),
+        uses("$/.github/actions/hello", &[]),
+        uses("./.github/actions/hello", &[]),
+        uses("$/.github/actions/missing", &[]),
+    ]);
+    s.workspace = WorkspaceSpec {
+        source_path: repo.display().to_string(),
+        sha: Some(sha),
+        git_ref: Some("refs/heads/main".into()),
+    };
+    let out = h.run(s).await;
+    let logs = out.logs();
+    assert!(out.has_line("hello from the commit"), "{logs:#?}");
+    assert!(out.has_line("hello from the workspace"), "{logs:#?}");
+    assert_eq!(out.finished(), vec![(S, S), (S, S), (S, S), (F, F)]);
+    assert!(
+        out.has_line("##[error]Unable to resolve action '$/.github/actions/missing' from the workflow's repository: git archive failed: fatal: pathspec '.github/actions/missing' did not match any files"),
+        "{logs:#?}"
+    );
+}

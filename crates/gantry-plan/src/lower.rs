@@ -243,7 +243,7 @@ fn action_step_base(uses: &str) -> String {
     if let Some(image) = uses.strip_prefix("docker://") {
         return image.to_owned();
     }
-    if uses.starts_with("./") || uses.starts_with(".\\") {
+    if uses.starts_with("./") || uses.starts_with(".\\") || uses.starts_with("$/") {
         return "self".to_owned();
     }
     let mut parts = uses.split('@');
@@ -431,9 +431,11 @@ impl Lowerer<'_> {
             job: job_id.to_owned(),
             message,
         };
-        let Some(path) = uses.strip_prefix("./") else {
+        // `$/` names the same file in the workflow's own repository; the planner reads the
+        // repository the run was prepared from.
+        let Some(path) = uses.strip_prefix("./").or_else(|| uses.strip_prefix("$/")) else {
             return Err(job_error(format!(
-                "only local reusable workflows (./.github/workflows/...) can be run, not '{uses}'"
+                "only local reusable workflows (./.github/workflows/... or $/.github/workflows/...) can be run, not '{uses}'"
             )));
         };
         if path.contains('@') {
