@@ -489,7 +489,7 @@ impl Job {
         let secrets_debug = spec
             .secrets
             .get("ACTIONS_STEP_DEBUG")
-            .map(|v| v == "true")
+            .map(|v| v.expose() == "true")
             .unwrap_or(false);
         let vars_debug = spec
             .contexts
@@ -532,7 +532,7 @@ impl Job {
         let secrets: Map = spec
             .secrets
             .iter()
-            .map(|(k, v)| (k.as_str(), Value::from(v.as_str())))
+            .map(|(k, v)| (k.as_str(), Value::from(v.expose())))
             .collect();
         base.insert("secrets".into(), Value::from(secrets));
         for name in ["inputs", "vars", "matrix", "needs", "strategy", "job"] {
@@ -541,7 +541,7 @@ impl Job {
         }
 
         let mut masker = Masker::new();
-        masker.extend(spec.secrets.values().map(String::as_str));
+        masker.extend(spec.secrets.values().map(gantry_plan::Secret::expose));
         if let Some(token) = github_json.get("token").and_then(|v| v.as_str()) {
             masker.add(token);
         }

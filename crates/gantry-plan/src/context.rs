@@ -1,9 +1,12 @@
 //! The run-level contexts a caller builds before lowering: the `github` context from what is
-//! known about the event and the repository, and the [`EventInfo`] trigger filters need.
+//! known about the event and the repository, and the [`EventInfo`] trigger filters need. This is
+//! the one place the `github` context of a run is shaped; callers (the run library, tests) only
+//! fill a [`GithubInfo`].
 //!
 //! Invariant: pure data shaping, no IO; values are strings where GitHub's are strings
 //! (`run_number`, `run_attempt`). Job-specific fields (`job`, `workspace`, `action`, `token`,
-//! `event_path`) are the executor's. Tests at the bottom.
+//! `event_path`) are the executor's: they are present here, empty, and the executor fills them.
+//! Tests at the bottom.
 
 use serde_json::{json, Value};
 
@@ -27,9 +30,55 @@ pub struct GithubInfo {
     pub workflow_file: String,
     pub run_id: String,
     pub run_number: u64,
+    /// 1 for a run's first attempt; a re-run counts up (0 is taken as 1).
     pub run_attempt: u32,
-    /// `https://github.com` when empty.
+    /// `pull_request.head.ref` of the payload when empty.
+    pub head_ref: String,
+    /// `pull_request.base.ref` of the payload when empty.
+    pub base_ref: String,
+    /// Where the repository lives: github.com or a GitHub Enterprise Server.
+    pub server: GithubServer,
+}
+
+/// The GitHub a run's repository belongs to. Empty fields take github.com's values, or, for a
+/// GitHub Enterprise Server `server_url`, GHES's `<server>/api/v3` and `<server>/api/graphql`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GithubServer {
     pub server_url: String,
+    pub api_url: String,
+    pub graphql_url: String,
+}
+
+impl GithubServer {
+    /// `(server_url, api_url, graphql_url)` with the defaults filled in, without a final `/`.
+    pub fn urls(&self) -> (String, String, String) {
+        let server_url = if self.server_url.is_empty() {
+            "https://github.com".to_owned()
+        } else {
+            self.server_url.trim_end_matches('/').to_owned()
+        };
+        let (default_api, default_graphql) = if server_url == "https://github.com" {
+            (
+                "https://api.github.com".to_owned(),
+                "https://api.github.com/graphql".to_owned(),
+            )
+        } else {
+            (
+                format!("{server_url}/api/v3"),
+                format!("{server_url}/api/graphql"),
+            )
+        };
+        let given = |url: &str, default: String| {
+            if url.is_empty() {
+                default
+            } else {
+                url.trim_end_matches('/').to_owned()
+            }
+        };
+        let api_url = given(&self.api_url, default_api);
+        let graphql_url = given(&self.graphql_url, default_graphql);
+        (server_url, api_url, graphql_url)
+    }
 }
 
 fn ref_parts(git_ref: &str) -> (&str, &str) {
@@ -46,33 +95,25 @@ fn ref_parts(git_ref: &str) -> (&str, &str) {
 
 /// Builds the `github` context.
 pub fn github_context(info: &GithubInfo) -> Value {
-    let server_url = if info.server_url.is_empty() {
-        "https://github.com"
-    } else {
-        info.server_url.trim_end_matches('/')
-    };
-    let (api_url, graphql_url) = if server_url == "https://github.com" {
-        (
-            "https://api.github.com".to_owned(),
-            "https://api.github.com/graphql".to_owned(),
-        )
-    } else {
-        (
-            format!("{server_url}/api/v3"),
-            format!("{server_url}/api/graphql"),
-        )
-    };
+    let (server_url, api_url, graphql_url) = info.server.urls();
     let (ref_name, ref_type) = ref_parts(&info.git_ref);
     let pull = info.event.get("pull_request");
-    let head_ref = pull
-        .and_then(|p| p.pointer("/head/ref"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let base_ref = pull
-        .and_then(|p| p.pointer("/base/ref"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let from_payload = |given: &str, pointer: &str| {
+        if given.is_empty() {
+            pull.and_then(|p| p.pointer(pointer))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        } else {
+            given.to_owned()
+        }
+    };
+    let head_ref = from_payload(&info.head_ref, "/head/ref");
+    let base_ref = from_payload(&info.base_ref, "/base/ref");
     let owner = info.repository.split('/').next().unwrap_or("");
+    let host = server_url
+        .split_once("://")
+        .map_or(server_url.as_str(), |(_, host)| host);
     json!({
         "event_name": info.event_name,
         "event": if info.event.is_null() { json!({}) } else { info.event.clone() },
@@ -85,6 +126,7 @@ pub fn github_context(info: &GithubInfo) -> Value {
         "base_ref": base_ref,
         "repository": info.repository,
         "repository_owner": owner,
+        "repositoryUrl": format!("git://{host}/{}.git", info.repository),
         "actor": info.actor,
         "triggering_actor": info.actor,
         "workflow": info.workflow,
@@ -97,6 +139,11 @@ pub fn github_context(info: &GithubInfo) -> Value {
         "server_url": server_url,
         "api_url": api_url,
         "graphql_url": graphql_url,
+        "secret_source": "None",
+        "token": "",
+        "workspace": "",
+        "action": "",
+        "job": "",
     })
 }
 
@@ -142,7 +189,7 @@ mod tests {
             run_id: "42".into(),
             run_number: 3,
             run_attempt: 0,
-            server_url: String::new(),
+            ..GithubInfo::default()
         };
         let github = github_context(&info);
         for (pointer, expected) in [
@@ -163,12 +210,35 @@ mod tests {
         }
         let tag = github_context(&GithubInfo {
             git_ref: "refs/tags/v1".into(),
-            server_url: "https://ghe.local/".into(),
+            run_attempt: 3,
+            head_ref: "given".into(),
+            server: GithubServer {
+                server_url: "https://ghe.local/".into(),
+                ..GithubServer::default()
+            },
             ..GithubInfo::default()
         });
         assert_eq!(tag["ref_name"], "v1");
         assert_eq!(tag["ref_type"], "tag");
+        assert_eq!(tag["server_url"], "https://ghe.local");
         assert_eq!(tag["api_url"], "https://ghe.local/api/v3");
+        assert_eq!(tag["graphql_url"], "https://ghe.local/api/graphql");
+        assert_eq!(tag["repositoryUrl"], "git://ghe.local/.git");
+        assert_eq!(tag["run_attempt"], "3");
+        assert_eq!(tag["head_ref"], "given");
+        let configured = GithubServer {
+            server_url: "https://ghe.local".into(),
+            api_url: "https://api.ghe.local/".into(),
+            graphql_url: "https://api.ghe.local/graphql".into(),
+        };
+        assert_eq!(
+            configured.urls(),
+            (
+                "https://ghe.local".to_owned(),
+                "https://api.ghe.local".to_owned(),
+                "https://api.ghe.local/graphql".to_owned()
+            )
+        );
         assert_eq!(tag["event"], json!({}));
     }
 

@@ -21,15 +21,17 @@ pub mod context;
 pub mod lower;
 pub mod matrix;
 pub mod plan;
+pub mod secret;
 pub mod select;
 pub mod spec;
 
-pub use context::{github_context, GithubInfo};
+pub use context::{github_context, GithubInfo, GithubServer};
 pub use lower::{lower, LowerError, RunContext, WorkflowSource, MAX_CALL_DEPTH};
 pub use plan::{
     CallInput, CallJob, CallSecrets, CalledWorkflow, ConcurrencySpec, GraphError, JobBody,
     JobGraph, Plan, PlanJob, RunInfo, StepsJob, StrategySpec, TemplateValue,
 };
+pub use secret::{Secret, Secrets};
 pub use select::{resolve_dispatch_inputs, select, EventInfo, InputError, NotTriggered};
 pub use spec::{
     Conclusion, Executor, JobEvent, JobFuture, JobResult, JobSpec, RunDefaults, StepAction,

@@ -17,7 +17,6 @@ use gantry_workflow::model::{
     Value as ModelValue, ValueKind, Vars, Workflow,
 };
 use gantry_workflow::{load_workflow, Severity, Span};
-use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use crate::plan::{
@@ -46,7 +45,7 @@ pub struct RunContext {
     /// The `inputs` context (e.g. from [`crate::select::resolve_dispatch_inputs`]).
     pub inputs: Map<String, Value>,
     pub vars: Map<String, Value>,
-    pub secrets: IndexMap<String, String>,
+    pub secrets: crate::secret::Secrets,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,6 +9,7 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secrets;
 use crate::spec::{RunDefaults, StepSpec, WorkspaceSpec};
 
 /// A value tree whose strings may hold `${{ }}` (matrix, `runs-on`, `with:` of a call). A string
@@ -36,7 +37,8 @@ pub struct Plan {
     pub run: RunInfo,
     /// Contexts of the whole run: `github`, `inputs`, `vars`.
     pub contexts: serde_json::Map<String, serde_json::Value>,
-    pub secrets: IndexMap<String, String>,
+    #[serde(with = "crate::secret::exposed")]
+    pub secrets: Secrets,
     /// Workflow-level `concurrency:`.
     pub concurrency: Option<ConcurrencySpec>,
     pub graph: JobGraph,

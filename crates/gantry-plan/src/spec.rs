@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
+use crate::secret::Secrets;
+
 /// One job, self-contained: everything an executor needs to run it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
@@ -32,8 +34,9 @@ pub struct JobSpec {
     /// Contexts known before the job runs: `github`, `inputs`, `vars`, `matrix`, `strategy`,
     /// `needs`, `job` (partial). The executor adds `runner`, `env`, `steps`, `secrets`.
     pub contexts: serde_json::Map<String, serde_json::Value>,
-    /// Every value is masked in all output.
-    pub secrets: IndexMap<String, String>,
+    /// Every value is masked in all output; the values travel on the wire.
+    #[serde(with = "crate::secret::exposed")]
+    pub secrets: Secrets,
     /// Workflow env then job env, raw templates, evaluated by the executor in order.
     pub env: Vec<(String, String)>,
     pub defaults_run: RunDefaults,
@@ -247,7 +250,7 @@ mod tests {
             workflow_file: ".github/workflows/ci.yml".into(),
             runs_on: vec!["ubuntu-latest".into()],
             contexts,
-            secrets: IndexMap::from([("TOKEN".to_string(), "s3cret".to_string())]),
+            secrets: Secrets::from([("TOKEN".to_string(), "s3cret".into())]),
             env: vec![("A".into(), "${{ matrix.os }}".into())],
             defaults_run: RunDefaults {
                 shell: Some("bash".into()),

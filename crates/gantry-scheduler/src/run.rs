@@ -33,7 +33,7 @@ use gantry_expr::Value;
 use gantry_plan::matrix::{self, Combination};
 use gantry_plan::{
     CallJob, CallSecrets, Conclusion, Executor, JobBody, JobGraph, JobResult, JobSpec, Plan,
-    PlanJob, RunDefaults,
+    PlanJob, RunDefaults, Secret, Secrets,
 };
 use indexmap::IndexMap;
 use serde_json::json;
@@ -60,6 +60,11 @@ pub struct SchedulerOptions {
     pub concurrent_jobs: Option<usize>,
     /// Shared by all runs of the process, so concurrency groups work across runs.
     pub groups: Arc<ConcurrencyGroups>,
+    /// Jobs of the top-level workflow that an earlier attempt of the run finished, by job id,
+    /// with the result and outputs their dependents see in `needs` (a re-run of failed jobs).
+    /// They are reported finished at the start and not run again. The caller keeps the set
+    /// closed under `needs`: a job reused has its needs reused too.
+    pub reuse: IndexMap<String, JobResult>,
 }
 
 impl Default for SchedulerOptions {
@@ -67,6 +72,7 @@ impl Default for SchedulerOptions {
         SchedulerOptions {
             concurrent_jobs: None,
             groups: ConcurrencyGroups::new(),
+            reuse: IndexMap::new(),
         }
     }
 }
@@ -80,7 +86,7 @@ struct Scope {
     contexts: Arc<JsonMap>,
     /// The same, converted once for expression evaluation (values are shared, cheap to clone).
     expr_contexts: eval::Ctx,
-    secrets: Arc<IndexMap<String, String>>,
+    secrets: Arc<Secrets>,
     graph: Arc<JobGraph>,
     /// `on.workflow_call.outputs` of a called workflow.
     outputs: Vec<(String, String)>,
@@ -107,6 +113,12 @@ enum NodeState {
         result: Conclusion,
         outputs: IndexMap<String, String>,
     },
+}
+
+impl NodeState {
+    fn is_done(&self) -> bool {
+        matches!(self, NodeState::Done { .. })
+    }
 }
 
 struct NodeRun {
@@ -137,7 +149,7 @@ struct Leg {
 /// Everything needed to start a reusable workflow call once it may run.
 struct PendingCall {
     contexts: JsonMap,
-    secrets: IndexMap<String, String>,
+    secrets: Secrets,
     graph: Arc<JobGraph>,
     outputs: Vec<(String, String)>,
 }
@@ -292,6 +304,16 @@ pub async fn run_plan(
             run.finish_unstarted(node, result);
         }
         run.ready.clear();
+    } else {
+        let nodes = run.scopes[root].nodes.clone();
+        for node in nodes {
+            if let Some(result) = options.reuse.get(&run.nodes[node].key) {
+                run.finish_unstarted(node, result.clone());
+                if let NodeState::Done { outputs, .. } = &mut run.nodes[node].state {
+                    outputs.clone_from(&result.outputs);
+                }
+            }
+        }
     }
 
     loop {
@@ -301,7 +323,10 @@ pub async fn run_plan(
             run.cancel_all();
         }
         while let Some(node) = run.ready.pop_front() {
-            run.start_node(node);
+            // A reused job is done before its turn comes.
+            if !run.nodes[node].state.is_done() {
+                run.start_node(node);
+            }
         }
         if run.open_nodes == 0 {
             break;
@@ -385,7 +410,7 @@ impl Run {
         prefix: String,
         display_prefix: String,
         contexts: JsonMap,
-        secrets: Arc<IndexMap<String, String>>,
+        secrets: Arc<Secrets>,
         graph: Arc<JobGraph>,
         outputs: Vec<(String, String)>,
         parent: Option<(usize, usize)>,
@@ -969,7 +994,7 @@ impl Run {
         ),
     ) {
         let scope = &self.scopes[self.nodes[node].scope];
-        let prepared = (|| -> Result<(JsonMap, IndexMap<String, String>), String> {
+        let prepared = (|| -> Result<(JsonMap, Secrets), String> {
             let mut given = IndexMap::new();
             for (name, tree) in &call.with {
                 if !call
@@ -1021,7 +1046,9 @@ impl Run {
                             scope
                                 .secrets
                                 .iter()
-                                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                                .map(|(k, v)| {
+                                    (k.clone(), serde_json::Value::String(v.expose().to_owned()))
+                                })
                                 .collect(),
                         ),
                     );
@@ -1030,7 +1057,7 @@ impl Run {
                     for (name, template) in entries {
                         out.insert(
                             name.clone(),
-                            eval::eval_string(template, &secret_contexts, status)?,
+                            Secret::new(eval::eval_string(template, &secret_contexts, status)?),
                         );
                     }
                     out

@@ -65,6 +65,7 @@ fn start(
     let options = SchedulerOptions {
         concurrent_jobs: None,
         groups: Arc::clone(groups),
+        ..SchedulerOptions::default()
     };
     tokio::spawn(async move {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -229,4 +230,51 @@ async fn run_name_is_evaluated_with_the_github_context() {
     check(Some("  "), "ci").await;
     check(Some("${{ github.ref == }}"), "ci").await;
     check(None, "ci").await;
+}
+
+/// A re-run of failed jobs: the reused job is not run again, and its outputs reach `needs`.
+#[tokio::test(start_paused = true)]
+async fn reused_jobs_are_not_run_and_their_outputs_reach_needs() {
+    let mut plan = plan("1", None);
+    let mut test = plan.graph.jobs[0].clone();
+    test.job_id = "test".into();
+    test.needs = vec!["work".into()];
+    plan.graph.jobs.push(test);
+    let fake = FakeExecutor::new();
+    let options = SchedulerOptions {
+        reuse: [(
+            "work".to_owned(),
+            gantry_plan::JobResult {
+                conclusion: Conclusion::Success,
+                outputs: [("version".to_owned(), "1.2.3".to_owned())].into(),
+                error: None,
+            },
+        )]
+        .into(),
+        ..SchedulerOptions::default()
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let outcome = run_plan(
+        plan,
+        Arc::new(fake.clone()),
+        options,
+        tx,
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(outcome.conclusion, Conclusion::Success);
+    let calls = fake.calls();
+    let ran: Vec<&str> = calls.iter().map(|c| c.spec.job_id.as_str()).collect();
+    assert_eq!(ran, ["test"]);
+    assert_eq!(
+        calls[0].spec.contexts["needs"]["work"],
+        serde_json::json!({"result": "success", "outputs": {"version": "1.2.3"}})
+    );
+    let mut finished = Vec::new();
+    while let Ok(event) = rx.try_recv() {
+        if let RunEvent::JobFinished { key, .. } = event {
+            finished.push(key);
+        }
+    }
+    assert_eq!(finished, ["work", "test"]);
 }

@@ -42,7 +42,7 @@ struct Scenario {
     #[serde(default)]
     called: BTreeMap<String, Called>,
     #[serde(default)]
-    secrets: IndexMap<String, String>,
+    secrets: gantry_plan::Secrets,
     /// A workflow file to load and lower instead of `[[job]]` tables.
     workflow: Option<String>,
     /// Other files of the repository (reusable workflows), by repo-relative path.

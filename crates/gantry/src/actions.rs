@@ -1,15 +1,15 @@
 //! `gantry actions pull`: fetches every remote action a repository's workflows use (and the
 //! actions those use) into the action cache, so later runs work with `--offline`.
 //!
-//! The walk and the fetching are gantry-executor's (`fetch.rs`); this module finds the workflow
-//! files, collects their steps' `uses:` and prints one line per action. Tests: `tests/run.rs`.
+//! The walk is gantry-run's (`actions.rs`) and the fetching gantry-executor's; this module parses
+//! the flags and prints one line per action. Tests: `tests/run.rs`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use gantry_executor::fetch::{step_uses, ActionFetcher, ActionSource};
+use gantry_run::ActionSource;
 
 #[derive(Args, Debug)]
 pub struct PullArgs {
@@ -32,33 +32,19 @@ pub fn pull(args: PullArgs) -> Result<ExitCode> {
         Some(path) => path,
         None => std::env::current_dir().context("reading the current directory")?,
     };
-    let root = crate::run::find_root(&start)?;
-    let files = crate::lint::collect_files(&[root.join(".github/workflows")])?;
-    let mut uses = Vec::new();
-    for file in &files {
-        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let (workflow, _) = gantry_workflow::load_workflow(&bytes);
-        for job in workflow.jobs.values() {
-            if let Some(steps) = &job.steps {
-                uses.extend(step_uses(steps));
-            }
-        }
-    }
+    let root = gantry_run::git::find_root(&start)?;
     let cache = args
         .action_cache
-        .unwrap_or_else(crate::run::default_action_cache);
-    let fetcher = ActionFetcher::new(
-        &cache,
-        ActionSource {
-            base_url: args.actions_url,
-            ..Default::default()
-        },
-    );
+        .unwrap_or_else(gantry_run::default_action_cache);
+    let source = ActionSource {
+        base_url: args.actions_url,
+        ..Default::default()
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let pulled = runtime.block_on(fetcher.pull(uses));
+    let pulled = runtime.block_on(gantry_run::actions::pull(&root, &cache, source))?;
     let mut failed = false;
     for item in &pulled {
         match &item.result {

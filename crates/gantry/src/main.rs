@@ -6,9 +6,11 @@
 mod actions;
 mod gc;
 mod lint;
-mod preflight;
 mod render;
 mod run;
+
+// `gantry lint` runs the same container preflight as every run.
+use gantry_run::preflight;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

@@ -3,16 +3,15 @@
 //! event as a JSON line. Also the `-l` listing, the `--dry-run` plan and the final summary.
 //!
 //! Invariant: this module only observes (it reads run events, it never reaches back into the
-//! scheduler), and everything it prints went through the executor's or the recorder's masking.
+//! run), and everything it prints comes masked from `gantry_run` (events, outcomes, records).
 
-use super::record::{Recorded, Recorder};
 use anyhow::Result;
 use gantry_plan::{Conclusion, JobBody, JobEvent, Plan, StepAction};
-use gantry_scheduler::{RunEvent, RunOutcome};
+use gantry_run::record::Recorded;
+use gantry_run::{EventStream, PlannedRun, RunEvent, RunOutcome};
 use indexmap::IndexMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::UnboundedReceiver;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -40,13 +39,8 @@ struct LiveJob {
     conclusion: Option<Conclusion>,
 }
 
-/// Consumes the run's events until the run ends; returns what the recorder saved.
-pub async fn observe(
-    mut rx: UnboundedReceiver<RunEvent>,
-    mode: Mode,
-    mut recorder: Recorder,
-    workflow: String,
-) -> Result<Recorder> {
+/// Renders one run's events until the run ends.
+pub async fn observe(mut events: EventStream, mode: Mode, workflow: String) -> Result<()> {
     let mut live: IndexMap<String, LiveJob> = IndexMap::new();
     let mut drawn_lines = 0usize;
     let mut last_draw = Instant::now() - Duration::from_secs(1);
@@ -54,20 +48,19 @@ pub async fn observe(
     let mut names: IndexMap<String, String> = IndexMap::new();
     loop {
         let event = tokio::select! {
-            event = rx.recv() => match event { Some(e) => e, None => break },
+            update = events.recv() => match update { Some(u) => u.event, None => break },
             _ = tick.tick(), if mode == Mode::Live => {
                 drawn_lines = draw(&live, drawn_lines, &workflow);
                 continue;
             }
         };
-        recorder.record(&event)?;
         match mode {
             Mode::Json => {
-                let line = recorder.mask(&serde_json::to_string(&event)?);
+                let line = serde_json::to_string(&event)?;
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "{line}")?;
             }
-            Mode::Plain => plain(&event, &mut names, &recorder),
+            Mode::Plain => plain(&event, &mut names),
             Mode::Live => {
                 update_live(&mut live, &event);
                 if last_draw.elapsed() > Duration::from_millis(50)
@@ -82,10 +75,10 @@ pub async fn observe(
     if mode == Mode::Live {
         draw(&live, drawn_lines, &workflow);
     }
-    Ok(recorder)
+    Ok(())
 }
 
-fn plain(event: &RunEvent, names: &mut IndexMap<String, String>, recorder: &Recorder) {
+fn plain(event: &RunEvent, names: &mut IndexMap<String, String>) {
     let mut out = std::io::stdout().lock();
     let name = |key: &str, names: &IndexMap<String, String>| {
         names.get(key).cloned().unwrap_or_else(|| key.to_string())
@@ -134,7 +127,7 @@ fn plain(event: &RunEvent, names: &mut IndexMap<String, String>, recorder: &Reco
             let error = result
                 .error
                 .as_deref()
-                .map(|e| format!(": {}", recorder.mask(e)))
+                .map(|e| format!(": {e}"))
                 .unwrap_or_default();
             let _ = key;
             writeln!(
@@ -361,9 +354,13 @@ pub fn print_summary(mode: Mode, outcome: &RunOutcome, recorded: &Recorded) {
 }
 
 /// `-l`: the jobs of each selected workflow with their stage in the graph and their needs.
-pub fn print_list(plans: &[(Plan, String)]) {
+pub fn print_list(runs: &[PlannedRun]) {
     let mut out = std::io::stdout().lock();
-    for (plan, file) in plans {
+    for PlannedRun {
+        plan,
+        workflow_file: file,
+    } in runs
+    {
         let _ = writeln!(out, "{} ({file})", plan.workflow_name);
         let _ = writeln!(out, "  {:<6} {:<24} {:<32} NEEDS", "STAGE", "JOB", "NAME");
         let stages = stages(plan);
@@ -423,9 +420,13 @@ fn stages(plan: &Plan) -> Vec<usize> {
 }
 
 /// `--dry-run`: every job with its condition and steps, in graph order, nothing executed.
-pub fn print_dry_run(plans: &[(Plan, String)]) {
+pub fn print_dry_run(runs: &[PlannedRun]) {
     let mut out = std::io::stdout().lock();
-    for (plan, file) in plans {
+    for PlannedRun {
+        plan,
+        workflow_file: file,
+    } in runs
+    {
         let _ = writeln!(
             out,
             "{} ({file}) — dry run, nothing is executed",

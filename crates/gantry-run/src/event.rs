@@ -1,17 +1,19 @@
-//! Builds the event a local run is for: the payload GitHub would send (`github.event`), the
-//! `github` context around it, and the facts trigger filters need (`EventInfo`).
+//! Builds the event a local run is for: the payload GitHub would send (`github.event`), the refs
+//! the `github` context takes from it, and the facts trigger filters need (`EventInfo`). The
+//! `github` context itself is shaped by `gantry_plan::github_context`.
 //!
 //! Defaults come from the repository (HEAD, its parent, the remote's `owner/repo`, the default
 //! branch); `-e event.json` replaces the generated payload, and the refs it names (`ref`,
-//! `pull_request.head/base`) win over the repository's. Tests: `tests/run.rs` and below.
+//! `pull_request.head/base`) win over the repository's. Tests: `crates/gantry/tests/run.rs`, `tests/api.rs`.
 
 use super::git::{self, RepoInfo};
-use anyhow::Result;
+use crate::error::{bail_input, Result};
 use gantry_plan::EventInfo;
 use serde_json::{json, Map, Value};
 
 /// Everything the run derives from the event.
-pub struct RunEvent {
+#[derive(Debug, Clone)]
+pub struct Event {
     pub name: String,
     pub payload: Value,
     pub info: EventInfo,
@@ -46,7 +48,7 @@ pub fn build(
     event_name: &str,
     given: Option<Value>,
     inputs: &Map<String, Value>,
-) -> Result<RunEvent> {
+) -> Result<Event> {
     let sha = repo.sha.clone().unwrap_or_else(|| ZERO_SHA.to_string());
     let sender = json!({ "login": repo.actor, "type": "User" });
     let mut head_ref = String::new();
@@ -122,7 +124,7 @@ pub fn build(
 
     let mut payload = match given {
         Some(Value::Object(given)) => Value::Object(given),
-        Some(_) => anyhow::bail!("the event payload must be a JSON object"),
+        Some(_) => bail_input!("the event payload must be a JSON object"),
         None => generated,
     };
     if let Value::Object(map) = &mut payload {
@@ -165,7 +167,7 @@ pub fn build(
         changed_files,
         schedule,
     };
-    Ok(RunEvent {
+    Ok(Event {
         name: event_name.to_string(),
         payload,
         info,
@@ -173,62 +175,5 @@ pub fn build(
         sha,
         head_ref,
         base_ref,
-    })
-}
-
-/// The `github` context of a run (the executor adds `job`, `action`, `workspace` per job).
-pub fn github_context(
-    repo: &RepoInfo,
-    event: &RunEvent,
-    workflow: &str,
-    workflow_file: &str,
-    run_id: &str,
-    run_number: u64,
-) -> Value {
-    let ref_name = event
-        .git_ref
-        .strip_prefix("refs/heads/")
-        .or_else(|| event.git_ref.strip_prefix("refs/tags/"))
-        .unwrap_or(&event.git_ref);
-    let ref_type = if event.git_ref.starts_with("refs/tags/") {
-        "tag"
-    } else {
-        "branch"
-    };
-    let owner = repo
-        .repository
-        .split_once('/')
-        .map(|(o, _)| o)
-        .unwrap_or("local");
-    json!({
-        "event_name": event.name,
-        "event": event.payload,
-        "sha": event.sha,
-        "ref": event.git_ref,
-        "ref_name": ref_name,
-        "ref_type": ref_type,
-        "ref_protected": false,
-        "head_ref": event.head_ref,
-        "base_ref": event.base_ref,
-        "repository": repo.repository,
-        "repository_owner": owner,
-        "repositoryUrl": format!("git://github.com/{}.git", repo.repository),
-        "actor": repo.actor,
-        "triggering_actor": repo.actor,
-        "workflow": workflow,
-        "workflow_ref": format!("{}/{}@{}", repo.repository, workflow_file, event.git_ref),
-        "workflow_sha": event.sha,
-        "run_id": run_id,
-        "run_number": run_number.to_string(),
-        "run_attempt": "1",
-        "retention_days": "90",
-        "server_url": "https://github.com",
-        "api_url": "https://api.github.com",
-        "graphql_url": "https://api.github.com/graphql",
-        "secret_source": "None",
-        "token": "",
-        "workspace": "",
-        "action": "",
-        "job": "",
     })
 }

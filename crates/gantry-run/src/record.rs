@@ -6,7 +6,6 @@
 //! and job outputs and errors are masked here against the run's secrets before they are saved.
 //! Run numbers are claimed by creating the run's folder, so two runs never share one.
 
-use anyhow::{Context, Result};
 use gantry_executor::mask::Masker;
 use gantry_plan::{JobEvent, Plan};
 use gantry_scheduler::RunEvent;
@@ -16,6 +15,23 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Why the record could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("creating {}", .path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing the run record")]
+    Write(#[from] std::io::Error),
+    #[error("encoding a run event")]
+    Encode(#[from] serde_json::Error),
+}
+
+type Result<T, E = RecordError> = std::result::Result<T, E>;
 
 /// The next free run number in `runs_dir` (1 for the first run).
 pub fn next_run_number(runs_dir: &Path) -> Result<u64> {
@@ -74,7 +90,8 @@ pub struct Recorder {
     pub jobs: IndexMap<String, JobRecord>,
 }
 
-/// What the recorder leaves for the final summary.
+/// What the recorder leaves for the final summary (masked).
+#[derive(Debug, Clone)]
 pub struct Recorded {
     pub dir: PathBuf,
     /// `[job] level: file:line: message`, in the order they came.
@@ -86,8 +103,10 @@ const TAIL_LINES: usize = 20;
 
 impl Recorder {
     pub fn create(runs_dir: &Path, plan: &Plan, workflow_file: &str) -> Result<Recorder> {
-        std::fs::create_dir_all(runs_dir)
-            .with_context(|| format!("creating {}", runs_dir.display()))?;
+        std::fs::create_dir_all(runs_dir).map_err(|source| RecordError::Create {
+            path: runs_dir.to_path_buf(),
+            source,
+        })?;
         let mut number = plan.run.run_number;
         // Claim the folder; another run may have taken this number meanwhile.
         let dir = loop {
@@ -95,12 +114,12 @@ impl Recorder {
             match std::fs::create_dir(&dir) {
                 Ok(()) => break dir,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => number += 1,
-                Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+                Err(source) => return Err(RecordError::Create { path: dir, source }),
             }
         };
         std::fs::create_dir_all(dir.join("logs"))?;
         let mut masker = Masker::new();
-        masker.extend(plan.secrets.values().map(String::as_str));
+        masker.extend(plan.secrets.values().map(gantry_plan::Secret::expose));
         let events = BufWriter::new(File::create(dir.join("events.jsonl"))?);
         Ok(Recorder {
             dir,

@@ -5,7 +5,7 @@
 //! Invariant: a malformed line is an error naming `file:line`, never silently skipped, so a
 //! secret is not lost to a typo. Tests: below.
 
-use anyhow::{bail, Result};
+use crate::error::{bail_input, Result};
 
 pub fn parse(file: &str, text: &str) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
@@ -17,11 +17,11 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<(String, String)>> {
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((key, value)) = line.split_once('=') else {
-            bail!("{file}:{}: expected KEY=value", idx + 1);
+            bail_input!("{file}:{}: expected KEY=value", idx + 1);
         };
         let key = key.trim();
         if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            bail!("{file}:{}: invalid name {key:?}", idx + 1);
+            bail_input!("{file}:{}: invalid name {key:?}", idx + 1);
         }
         let value = value.trim_start();
         let value = if let Some(quote) = value.chars().next().filter(|c| *c == '"' || *c == '\'') {
@@ -33,7 +33,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<(String, String)>> {
                         body.push('\n');
                         body.push_str(more);
                     }
-                    None => bail!("{file}:{}: unterminated {quote} quote", idx + 1),
+                    None => bail_input!("{file}:{}: unterminated {quote} quote", idx + 1),
                 }
             }
             let end = closing_index(&body, quote).unwrap_or(body.len());

@@ -1,7 +1,7 @@
 //! Reads what `gantry run` needs from the local git repository: HEAD's sha and ref, the remote's
 //! `owner/repo`, the actor, recent commits and changed files.
 //!
-//! The binary asks `git` itself (read-only commands) rather than linking a git library: it is
+//! The run asks `git` itself (read-only commands) rather than linking a git library: it is
 //! what users have, and it honours their config. A repository without commits, without a remote
 //! or with a detached HEAD still yields a usable (documented) default for every field.
 //!
@@ -12,9 +12,10 @@
 //! commit). `HEAD` and `origin/HEAD` are read from their files (symbolic refs are always files,
 //! except in reftable repositories, where git is asked). Facts read once are remembered for the
 //! later questions of the same process ([`parent_sha`], [`commits`], [`changed_files`]).
-//! Tests: `tests/run.rs` builds throwaway repositories; the `tests` module below.
+//! Tests: `crates/gantry/tests/run.rs` and `tests/api.rs` build throwaway repositories; the
+//! `tests` module below.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,7 +52,7 @@ fn git(root: &Path, args: &[&str]) -> Result<Option<String>> {
         .arg(root)
         .args(args)
         .output()
-        .context("running git (is it installed?)")?;
+        .map_err(Error::Git)?;
     if !output.status.success() {
         return Ok(None);
     }
@@ -180,10 +181,7 @@ pub fn find_root(dir: &Path) -> Result<PathBuf> {
             }
             Ok(root)
         }
-        _ => bail!(
-            "{} is not inside a git repository (gantry run needs one to build the event)",
-            dir.display()
-        ),
+        _ => Err(Error::NotARepository(dir.to_path_buf())),
     }
 }
 
