@@ -17,7 +17,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("gantry-docker", 2),
     ("gantry-scheduler", 3),
     ("gantry-executor", 3),
-    ("gantry", 5),
+    ("gantry-store", 3),
+    ("gantry-run", 4),
+    ("gantry", 6),
 ];
 
 fn main() -> Result<()> {
