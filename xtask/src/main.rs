@@ -9,7 +9,8 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// Who may depend on whom: a crate may depend only on crates of a lower layer.
-/// L3 crates are siblings and never depend on each other.
+/// Crates of one layer are siblings and never depend on each other. Where the coming crates go:
+/// `gantry-store` and `gantry-deploy` at 3, `gantry-server` at 5 (it calls `gantry-run`).
 const LAYERS: &[(&str, u8)] = &[
     ("gantry-expr", 0),
     ("gantry-workflow", 1),

@@ -50,17 +50,36 @@ struct Subscriber {
 
 /// The subscribers of a run, shared by its event forwarders.
 #[derive(Clone, Default)]
-pub(crate) struct Subscribers(Arc<Mutex<Vec<Subscriber>>>);
+pub(crate) struct Subscribers(Arc<Mutex<SubscriberList>>);
+
+#[derive(Default)]
+struct SubscriberList {
+    subscribers: Vec<Subscriber>,
+    /// Runs whose events still flow; `None` until the runs start. At 0 every stream ends.
+    open_runs: Option<usize>,
+}
 
 impl Subscribers {
     fn add(&self, run: Option<usize>) -> EventStream {
         let (sender, receiver) = unbounded_channel();
-        self.lock().push(Subscriber { run, sender });
+        let mut list = self.lock();
+        // After the last run ended the stream is empty and ends at once.
+        if list.open_runs != Some(0) {
+            list.subscribers.push(Subscriber { run, sender });
+        }
         EventStream { receiver }
     }
 
+    fn started(&self, runs: usize) {
+        let mut list = self.lock();
+        list.open_runs = Some(runs);
+        if runs == 0 {
+            list.subscribers.clear();
+        }
+    }
+
     fn send(&self, update: &RunUpdate) {
-        self.lock().retain(|subscriber| {
+        self.lock().subscribers.retain(|subscriber| {
             if subscriber.run.is_some_and(|run| run != update.run) {
                 return !subscriber.sender.is_closed();
             }
@@ -68,16 +87,26 @@ impl Subscribers {
         });
     }
 
-    /// Ends the subscriptions that follow `run` alone.
+    /// Ends the subscriptions that follow `run` alone, and all of them after the last run.
     fn close_run(&self, run: usize) {
-        self.lock().retain(|subscriber| subscriber.run != Some(run));
+        let mut list = self.lock();
+        list.subscribers
+            .retain(|subscriber| subscriber.run != Some(run));
+        if let Some(open) = &mut list.open_runs {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                list.subscribers.clear();
+            }
+        }
     }
 
     fn close_all(&self) {
-        self.lock().clear();
+        let mut list = self.lock();
+        list.open_runs = Some(0);
+        list.subscribers.clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Subscriber>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SubscriberList> {
         // A panic while holding the lock leaves a list that is still valid.
         self.0
             .lock()
@@ -185,6 +214,7 @@ impl Prepared {
                 &run.workflow_file,
             )?);
         }
+        self.subscribers.started(self.runs.len());
         let mut tasks = Vec::new();
         for ((index, run), recorder) in self.runs.into_iter().enumerate().zip(recorders) {
             let mut masker = Masker::new();

@@ -169,7 +169,7 @@ pub fn prepare(request: RunRequest) -> Result<Prepared> {
                 rerun.run_number,
                 rerun.previous_attempt.max(1) + 1,
             ),
-            None => (record::run_id(index), first_run_number + index, 1),
+            None => (record::run_id(), first_run_number + index, 1),
         };
         let workflow_name = workflow
             .workflow

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Why the record could not be written.
@@ -53,9 +54,11 @@ pub fn next_run_number(runs_dir: &Path) -> Result<u64> {
 
 /// A run id unique on this machine, shaped like GitHub's (a large number that fits an int64):
 /// the second it started, this process's id and the run's place among the runs this process
-/// starts (`index`). Docker objects are named after it, so two `gantry run` started in the same
-/// second must not share one.
-pub fn run_id(index: u64) -> String {
+/// started (modulo 100, so up to 100 runs a second). Docker objects and the processes of a
+/// run's steps are named after it, so two runs, of one process or two, must not share one.
+pub fn run_id() -> String {
+    static STARTED: AtomicU64 = AtomicU64::new(0);
+    let index = STARTED.fetch_add(1, Ordering::Relaxed);
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -296,13 +299,14 @@ mod tests {
 
     #[test]
     fn run_ids_fit_an_int64_and_name_the_process_and_the_run() {
-        let (a, b) = (run_id(0), run_id(1));
+        let (a, b) = (run_id(), run_id());
         assert_ne!(a, b);
         for id in [&a, &b] {
             assert!(id.parse::<i64>().is_ok(), "{id}");
         }
         let pid = format!("{:07}", std::process::id() % 10_000_000);
         assert_eq!(&a[a.len() - 9..a.len() - 2], pid);
-        assert!(a.ends_with("00") && b.ends_with("01"));
+        let place = |id: &str| id[id.len() - 2..].parse::<u64>().unwrap();
+        assert_eq!((place(&a) + 1) % 100, place(&b));
     }
 }
