@@ -444,7 +444,8 @@ fn plan_all(
                 .join("work")
                 .join(format!("{trigger}-jobs-{}", planned.len())),
         );
-        request.options.runs_dir = Some(data_dir.join("records"));
+        // gantry-run's own record is redundant with the store; it goes with the work dir.
+        request.options.runs_dir = Some(work.join(".git/gantry-records"));
         match gantry_run::prepare(request) {
             Ok(prepared) => {
                 let Some(run) = prepared.runs().first() else {

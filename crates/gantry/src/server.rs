@@ -124,6 +124,9 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         .with_writer(std::io::stderr)
         .init();
     let data_dir = args.store.data_dir()?;
+    // Jobs inherit the server's environment, as a runner's do: the database URL (which may
+    // hold a password) must not be in it. No other thread runs yet.
+    std::env::remove_var("GANTRY_DATABASE");
     runtime()?.block_on(async move {
         let config = gantry_server::ServerConfig {
             listen: args.listen,
