@@ -19,6 +19,7 @@ pub mod hook;
 pub mod http;
 mod logs;
 mod record;
+mod rerun;
 mod time;
 mod worker;
 

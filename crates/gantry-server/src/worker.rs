@@ -232,7 +232,7 @@ async fn execute(context: &ApiContext, trigger: Trigger) -> Result<(), ServerErr
     Ok(())
 }
 
-async fn start_and_record(
+pub(crate) async fn start_and_record(
     context: ApiContext,
     run: Run,
     prepared: Prepared,
@@ -282,7 +282,7 @@ async fn start_and_record(
 }
 
 /// The commit a trigger runs on, checked out.
-struct CheckedOut {
+pub(crate) struct CheckedOut {
     git_ref: String,
     sha: String,
     actor: String,
@@ -303,7 +303,7 @@ impl CheckedOut {
 /// is empty): on a branch of the same name for a branch, detached for a tag. `origin` is set to
 /// the repository's registered name so `gantry-run` sees `OWNER/NAME`, and `user.name` to the
 /// actor, who becomes `github.actor`.
-fn check_out(
+pub(crate) fn check_out(
     repository: &Repository,
     work: &Path,
     git_ref: &str,

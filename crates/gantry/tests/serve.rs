@@ -497,6 +497,48 @@ async fn push_runs_and_api(database: Option<String>) {
         .await
         .unwrap();
     assert!(log.contains("howdy from main by dev"), "{log}");
+
+    // Re-run of the tag's run: the next attempt of the same run, on the same commit and ref.
+    let rerun = http
+        .post(format!("{url}/{}/rerun", tag_run["id"]))
+        .bearer_auth(&developer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rerun.status(), 201);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let again = loop {
+        let run = api.json(&format!("/actions/runs/{}", tag_run["id"])).await;
+        if run["run_attempt"] == 2 && run["status"] == "completed" {
+            break run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the re-run did not complete: {run:#}\n{}",
+            setup.server_log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        again["conclusion"],
+        "success",
+        "{again:#}\n{}",
+        setup.server_log()
+    );
+    assert_eq!(again["run_number"], tag_run["run_number"]);
+    let jobs = api
+        .json(&format!("/actions/runs/{}/jobs", tag_run["id"]))
+        .await;
+    assert_eq!(jobs["jobs"][0]["run_attempt"], 2, "{jobs:#}");
+    let log = api
+        .get(&format!("/actions/jobs/{}/logs", jobs["jobs"][0]["id"]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(log.contains("hello from v1 by alice"), "{log}");
+    let total = api.json("/actions/runs").await;
+    assert_eq!(total["total_count"], 5, "a re-run is no new run");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -42,6 +42,14 @@ pub fn router() -> Router<ApiContext> {
             "/repos/{owner}/{repo}/actions/runs/{run_id}/cancel",
             post(cancel),
         )
+        .route(
+            "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun",
+            post(rerun_all),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs",
+            post(rerun_failed),
+        )
 }
 
 /// GitHub's workflow run object.
@@ -450,4 +458,89 @@ async fn cancel(
         .audit(&context, "run.cancel", &target, json!({}))
         .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
+}
+
+async fn rerun_all(
+    State(context): State<ApiContext>,
+    caller: Caller,
+    Path((owner, repo, run_id)): Path<(String, String, i64)>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    rerun(
+        context,
+        caller,
+        owner,
+        repo,
+        run_id,
+        gantry_run::RerunScope::All,
+    )
+    .await
+}
+
+async fn rerun_failed(
+    State(context): State<ApiContext>,
+    caller: Caller,
+    Path((owner, repo, run_id)): Path<(String, String, i64)>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    rerun(
+        context,
+        caller,
+        owner,
+        repo,
+        run_id,
+        gantry_run::RerunScope::FailedJobs,
+    )
+    .await
+}
+
+/// GitHub answers a re-run with 201 and an empty object; the new attempt exists by then.
+async fn rerun(
+    context: ApiContext,
+    caller: Caller,
+    owner: String,
+    repo: String,
+    run_id: i64,
+    scope: gantry_run::RerunScope,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let action = match scope {
+        gantry_run::RerunScope::FailedJobs => "run.rerun_failed_jobs",
+        _ => "run.rerun",
+    };
+    let target = format!("{owner}/{repo}/actions/runs/{run_id}");
+    repository(&context, &owner, &repo).await?;
+    caller
+        .require(&context, Role::Developer, action, &target)
+        .await?;
+    let (repository, detail) = find_run(&context, &owner, &repo, run_id).await?;
+    if detail.run.status != Status::Completed {
+        return Err(Error::Conflict(
+            "This workflow run is not completed and cannot be re-run.".to_owned(),
+        ));
+    }
+    if detail.diagnostics.is_some() {
+        return Err(Error::Conflict(
+            "This workflow file has errors; push a fix to run it.".to_owned(),
+        ));
+    }
+    let workflow = workflows_by_id(&context, &repository)
+        .await?
+        .remove(&detail.run.workflow_id)
+        .ok_or(Error::NotFound)?;
+    let attempt = crate::rerun::start(
+        &context,
+        repository,
+        detail,
+        workflow.path,
+        scope,
+        &caller.login,
+    )
+    .await?;
+    caller
+        .audit(
+            &context,
+            action,
+            &target,
+            json!({ "run_attempt": attempt.attempt }),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({}))))
 }
