@@ -456,10 +456,8 @@ fn plan_all(
                     .and_then(|github| github.get("event"))
                     .cloned()
                     .unwrap_or_else(|| json!({}));
-                let title = match dispatch {
-                    Some(_) => Some(run.plan.workflow_name.clone()),
-                    None => None,
-                };
+                // A push run is titled by its commit; a dispatched one by its workflow.
+                let title = dispatch.map(|_| run.plan.workflow_name.clone());
                 planned.push(PlannedFile {
                     file: run.workflow_file.clone(),
                     name: run.plan.workflow_name.clone(),
