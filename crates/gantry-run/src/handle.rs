@@ -277,8 +277,8 @@ async fn forward(
     }
 }
 
-/// Masks what in an event can hold a secret the executor did not see as one (log lines are
-/// masked already).
+/// Masks what in an event can hold a secret value: outputs, errors, annotations, summaries and
+/// step names (log lines come masked from the executor).
 fn mask_event(masker: &Masker, event: RunEvent) -> RunEvent {
     if masker.is_empty() {
         return event;
@@ -316,6 +316,10 @@ fn mask_event(masker: &Masker, event: RunEvent) -> RunEvent {
                 },
                 JobEvent::Summary { markdown } => JobEvent::Summary {
                     markdown: masker.mask(&markdown),
+                },
+                JobEvent::StepStarted { index, name } => JobEvent::StepStarted {
+                    index,
+                    name: masker.mask(&name),
                 },
                 other => other,
             };

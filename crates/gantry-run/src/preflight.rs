@@ -1,12 +1,13 @@
 //! Container preflight: the checks of a workflow's `container:` and `services:` that need the
 //! Docker layer's parsers (`options:` as `docker create` reads them, `ports:` mappings), run by
-//! `gantry lint` on every workflow and so by `gantry run` before anything starts.
+//! `workflows::load_and_check` on every workflow, so by `gantry lint` and before any run starts.
 //!
 //! Invariant: only values fully known before the run (no `${{ }}`) are checked here, and each
 //! check uses the same parser the executor uses when the job starts, so a workflow that passes
 //! preflight cannot fail at job start on the same text; values with expressions are checked when
 //! the job starts. Every diagnostic points at the offending word when it can be found, else at
-//! the whole value. Tests: the `check` cases below and `tests/cli.rs` (lint and run exit codes).
+//! the whole value. Tests: the `check` cases below, and the exit codes of `gantry lint` and
+//! `gantry run` in `crates/gantry/tests/cli.rs` and `run.rs`.
 
 use gantry_docker::{parse_options, OptionsError, PortSpec};
 use gantry_workflow::model::{Container, TStr};

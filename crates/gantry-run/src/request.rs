@@ -200,3 +200,106 @@ impl Rerun {
         outputs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gantry_plan::Conclusion;
+    use gantry_scheduler::event::JobOutcome;
+
+    /// A finished job of the earlier attempt: key, conclusion, outputs.
+    type Job<'a> = (&'a str, Conclusion, &'a [(&'a str, &'a str)]);
+
+    fn outcome(jobs: &[Job<'_>]) -> RunOutcome {
+        RunOutcome {
+            conclusion: Conclusion::Failure,
+            jobs: jobs
+                .iter()
+                .map(|(key, conclusion, outputs)| {
+                    let result = JobResult {
+                        conclusion: *conclusion,
+                        outputs: outputs
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                        error: None,
+                    };
+                    let display_name = key.to_string();
+                    (
+                        key.to_string(),
+                        JobOutcome {
+                            display_name,
+                            result,
+                        },
+                    )
+                })
+                .collect(),
+            needs_results: IndexMap::new(),
+            error: None,
+        }
+    }
+
+    fn check(scope: RerunScope, expected: &[&str]) {
+        // a → b → c, m (a matrix of two legs) → c, d alone.
+        let needs: IndexMap<String, Vec<String>> = [
+            ("a", vec![]),
+            ("b", vec!["a"]),
+            ("m", vec![]),
+            ("c", vec!["b", "m"]),
+            ("d", vec![]),
+        ]
+        .into_iter()
+        .map(|(id, needs)| {
+            (
+                id.to_owned(),
+                needs.into_iter().map(str::to_owned).collect(),
+            )
+        })
+        .collect();
+        let mut previous = outcome(&[
+            ("a", Conclusion::Success, &[("v", "1")]),
+            ("m-1", Conclusion::Success, &[("os", "linux"), ("x", "")]),
+            ("m-2", Conclusion::Success, &[("os", ""), ("x", "2")]),
+            ("b", Conclusion::Failure, &[]),
+            ("c", Conclusion::Skipped, &[]),
+            ("d", Conclusion::Success, &[]),
+        ]);
+        for (id, conclusion) in [
+            ("a", Conclusion::Success),
+            ("m", Conclusion::Success),
+            ("b", Conclusion::Failure),
+            ("c", Conclusion::Skipped),
+            ("d", Conclusion::Success),
+        ] {
+            previous.needs_results.insert(id.to_owned(), conclusion);
+        }
+        let rerun = Rerun {
+            workflow_file: ".github/workflows/ci.yml".into(),
+            run_id: "1".into(),
+            run_number: 1,
+            previous_attempt: 1,
+            previous,
+            scope: scope.clone(),
+        };
+        let reused = rerun.reused(&needs);
+        let ids: Vec<&str> = reused.keys().map(String::as_str).collect();
+        assert_eq!(ids, expected, "{scope:?}");
+        if let Some(a) = reused.get("a") {
+            assert_eq!(a.outputs["v"], "1");
+        }
+        if let Some(m) = reused.get("m") {
+            assert_eq!(
+                (m.outputs["os"].as_str(), m.outputs["x"].as_str()),
+                ("linux", "2")
+            );
+        }
+    }
+
+    #[test]
+    fn a_rerun_runs_the_chosen_jobs_and_their_dependents_and_reuses_the_rest() {
+        check(RerunScope::All, &[]);
+        check(RerunScope::FailedJobs, &["a", "m", "d"]);
+        check(RerunScope::Job("a".into()), &["m", "d"]);
+        check(RerunScope::Job("d".into()), &["a", "b", "m", "c"]);
+    }
+}

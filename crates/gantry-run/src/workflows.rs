@@ -94,13 +94,9 @@ fn load_checked(
             });
         }
     };
-    let (workflow, mut diagnostics) = load_workflow(&source);
-    diagnostics.extend(check_workflow(&workflow, repository));
-    diagnostics.extend(crate::preflight::check(&workflow));
+    let (workflow, mut diagnostics) = load_and_check(&source, repository);
     diagnostics.retain(Diagnostic::is_error);
     if !diagnostics.is_empty() {
-        diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
-        diagnostics.dedup();
         return Err(WorkflowErrors {
             path,
             source,
@@ -115,7 +111,21 @@ fn load_checked(
     Ok(LoadedWorkflow { rel, workflow })
 }
 
-fn read_limited(path: &Path) -> std::result::Result<Vec<u8>, String> {
+/// Loads a workflow and runs every check on it: the loader's, the semantic checks (local actions
+/// and reusable workflows read from `repository`) and the container preflight; the diagnostics
+/// sorted by position. What `gantry lint` reports, and what stops a run when it has an error.
+pub fn load_and_check(source: &[u8], repository: &Repository) -> (Workflow, Vec<Diagnostic>) {
+    let (workflow, mut diagnostics) = load_workflow(source);
+    diagnostics.extend(check_workflow(&workflow, repository));
+    diagnostics.extend(crate::preflight::check(&workflow));
+    diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
+    diagnostics.dedup();
+    (workflow, diagnostics)
+}
+
+/// Reads a workflow or action file, refusing files larger than any the loader accepts; the
+/// error is a sentence for a diagnostic.
+pub fn read_limited(path: &Path) -> std::result::Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the file: {e}"))?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(format!(

@@ -50,9 +50,6 @@ CREATE TABLE runs (
     conclusion TEXT,
     conclusion_reason TEXT,
     display_title TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    -- JSON diagnostics of an "invalid workflow file" run, NULL otherwise.
-    diagnostics TEXT,
     created_at BIGINT NOT NULL,
     started_at BIGINT,
     updated_at BIGINT NOT NULL,
@@ -67,6 +64,16 @@ CREATE INDEX runs_status ON runs (repository_id, status, created_at, id);
 CREATE INDEX runs_conclusion ON runs (repository_id, conclusion, created_at, id);
 CREATE INDEX runs_actor ON runs (repository_id, actor, created_at, id);
 CREATE INDEX runs_workflow ON runs (workflow_id, created_at, id);
+
+-- What a run page needs and a list does not, apart: an event payload is kilobytes (a push's
+-- commits), and kept in `runs` it would spread the rows that lists and counts read over many
+-- more pages.
+CREATE TABLE run_events (
+    run_id BIGINT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    payload TEXT NOT NULL,
+    -- JSON diagnostics of an "invalid workflow file" run, NULL otherwise.
+    diagnostics TEXT
+);
 
 CREATE TABLE run_attempts (
     id {{id}},

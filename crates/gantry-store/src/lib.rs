@@ -4,9 +4,10 @@
 //! default) or PostgreSQL (by URL).
 //!
 //! **Invariants:** this is the only crate with SQL; every state change is one transaction
-//! (`Store::write`); one schema (`migrations/`) and one text per query serve both backends, the
-//! only backend-specific words being the claim queries' `FOR UPDATE SKIP LOCKED` and the
-//! primary-key token of the migrations. A database URL leaves the crate only redacted.
+//! (`Store::write`); one schema (`migrations/`) and one text per query serve both backends. What
+//! differs by backend is kept to the claim queries' `FOR UPDATE SKIP LOCKED`, the primary-key
+//! token of the migrations and their lock, the pragmas at connect and `optimize`. A database
+//! URL leaves the crate only redacted.
 //!
 //! Why sqlx's `Any` driver rather than an enum over two pools: one `query` call per operation
 //! instead of two, one row decoder per table; it costs a conversion of each row into owned
@@ -75,14 +76,13 @@ impl Store {
                     // against a killed process (the case the server must survive); a power loss
                     // may lose the last transactions, never corrupt the file. busy_timeout makes
                     // a second process wait for the write lock instead of failing at once.
-                    // optimize=0x10002 at open is what SQLite advises for long-lived
-                    // connections: it gathers the statistics the planner needs to choose
-                    // between the runs indexes when a list has two filters (bounded by
-                    // analysis_limit, so opening a large file stays fast).
+                    // mmap: pages are read through the kernel's page cache, shared by all
+                    // connections, instead of each connection's own 2 MB cache; a count over
+                    // thousands of runs spread across the table touches most of its pages.
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                          PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                         PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;",
+                         PRAGMA mmap_size = 268435456;",
                     )
                     .await?;
                     Ok(())
@@ -132,15 +132,18 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Refreshes the query planner's statistics where they are stale; for a server to call
-    /// now and then (hourly, say). SQLite: `PRAGMA optimize`; PostgreSQL's autovacuum does this
-    /// by itself, so there it is `ANALYZE` of the runs table only.
+    /// Refreshes the query planner's statistics, which it needs to choose between the runs
+    /// indexes when a list has two filters (without them SQLite may count 50,000 runs of a
+    /// branch instead of 5,000 of an actor). For a server to call after start and then hourly,
+    /// off the request path: a full `ANALYZE` reads every index (docs/benchmarks.md has its
+    /// time at 100,000 runs; a sampled one cannot tell a selective column from a common one).
+    /// PostgreSQL's autovacuum analyzes by itself; there it is `ANALYZE` of the runs table.
     pub async fn optimize(&self) -> Result<()> {
         let statement = match self.backend {
-            Backend::Sqlite => "PRAGMA analysis_limit = 1000; PRAGMA optimize;",
+            Backend::Sqlite => "ANALYZE",
             Backend::Postgres => "ANALYZE runs",
         };
-        sqlx::raw_sql(statement).execute(&self.pool).await?;
+        self.pool.execute(statement).await?;
         Ok(())
     }
 

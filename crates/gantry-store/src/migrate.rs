@@ -8,6 +8,7 @@ use crate::row::col;
 use crate::url::Backend;
 use crate::{now_ms, Store};
 use sha2::{Digest, Sha256};
+use sqlx::Executor;
 
 struct Migration {
     version: i64,
@@ -58,7 +59,7 @@ pub(crate) async fn apply(store: &Store) -> Result<()> {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::raw_sql(CREATE_TABLE).execute(&mut *tx).await?;
+        tx.execute(CREATE_TABLE).await?;
         let newest: Option<i64> = {
             let row = sqlx::query("SELECT MAX(version) AS newest FROM gantry_migrations")
                 .fetch_one(&mut *tx)
@@ -85,8 +86,8 @@ pub(crate) async fn apply(store: &Store) -> Result<()> {
             continue;
         }
         let rendered = render(migration.sql, store.backend());
-        sqlx::raw_sql(&rendered)
-            .execute(&mut *tx)
+        // A plain string runs unprepared, so a file may hold many statements.
+        tx.execute(rendered.as_str())
             .await
             .map_err(migration_error(migration))?;
         sqlx::query(

@@ -278,7 +278,10 @@ impl Store {
     }
 
     pub async fn run(&self, id: RunId) -> Result<RunDetail> {
-        let sql = format!("SELECT {RUN_COLUMNS}, payload, diagnostics FROM runs WHERE id = $1");
+        let sql = format!(
+            "SELECT {RUN_COLUMNS}, e.payload, e.diagnostics FROM runs \
+             JOIN run_events e ON e.run_id = runs.id WHERE runs.id = $1"
+        );
         let row = sqlx::query(&sql)
             .bind(id.0)
             .fetch_optional(self.pool())
@@ -546,8 +549,8 @@ async fn insert_run(tx: &mut Transaction<'static, Any>, new: &NewRun) -> Result<
     let sql = format!(
         "INSERT INTO runs (repository_id, workflow_id, run_number, run_attempt, event, git_ref, \
          head_branch, head_sha, actor, status, conclusion, conclusion_reason, display_title, \
-         payload, diagnostics, created_at, updated_at) \
-         VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
          RETURNING {RUN_COLUMNS}"
     );
     let row = sqlx::query(&sql)
@@ -563,12 +566,16 @@ async fn insert_run(tx: &mut Transaction<'static, Any>, new: &NewRun) -> Result<
         .bind(conclusion)
         .bind(reason)
         .bind(&new.display_title)
-        .bind(&new.payload)
-        .bind(&new.diagnostics)
         .bind(new.created_at)
         .fetch_one(&mut **tx)
         .await?;
     let run = run(&row)?;
+    sqlx::query("INSERT INTO run_events (run_id, payload, diagnostics) VALUES ($1, $2, $3)")
+        .bind(run.id.0)
+        .bind(&new.payload)
+        .bind(&new.diagnostics)
+        .execute(&mut **tx)
+        .await?;
     let attempt = insert_attempt(tx, run.id, 1, &new.actor, status, new.created_at).await?;
     if status == Status::Completed {
         sqlx::query(

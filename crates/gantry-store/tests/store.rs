@@ -1277,3 +1277,64 @@ async fn sqlite_file_is_wal_and_refuses_newer_schema() {
         "{error:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_opens_of_a_new_sqlite_file_migrate_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("gantry.db").display());
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { Store::open(&url).await })
+        })
+        .collect();
+    for open in opens {
+        let store = open.await.unwrap().expect("every open succeeds");
+        assert_eq!(store.applied_migrations().await.unwrap(), vec![1]);
+        store.close().await;
+    }
+}
+
+/// The server runs every operation on spawned tasks: their futures must be `Send`, which the
+/// compiler only checks where one is spawned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_run_on_spawned_tasks() {
+    let db = Db::sqlite().await;
+    let (repository, workflow) = repo(&db.store).await;
+    let store = db.store.clone();
+    let run = tokio::spawn(async move { store.create_run(&new_run(workflow.id)).await })
+        .await
+        .unwrap()
+        .unwrap();
+    let store = db.store.clone();
+    let listed = tokio::spawn(async move {
+        let filter = RunFilter {
+            branch: Some("main".to_owned()),
+            ..RunFilter::default()
+        };
+        let page = Page::Before {
+            before: None,
+            per_page: 10,
+        };
+        store.list_runs(repository.id, &filter, page).await
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(listed.runs[0].id, run.id);
+    let store = db.store.clone();
+    let (recovery, authenticated, chunks) = tokio::spawn(async move {
+        store.optimize().await?;
+        let recovery = store.recover("the server stopped").await?;
+        let authenticated = store.authenticate("gantry_unknown").await?;
+        store.append_log_chunks(&[]).await?;
+        let chunks = store.log_chunks(JobId(1), 0).await?;
+        Ok::<_, StoreError>((recovery, authenticated, chunks))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(recovery, Recovery::default());
+    assert!(authenticated.is_none() && chunks.is_empty());
+    db.finish().await;
+}

@@ -8,15 +8,12 @@
 use crate::render::{render_json, render_text, FileReport};
 use crate::{ColorChoice, Format};
 use anyhow::{bail, Result};
-use gantry_workflow::check::{check_workflow, Project};
-use gantry_workflow::{load_action, load_workflow, Diagnostic, Pos, Span};
+use gantry_run::workflows::{load_and_check, read_limited, Repository};
+use gantry_workflow::{load_action, Diagnostic, Pos, Span};
 use rayon::prelude::*;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// Files larger than this are not read whole; the loader would refuse them anyway.
-const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 pub fn run(paths: &[PathBuf], format: Format, color: ColorChoice) -> Result<ExitCode> {
     let files = collect_files(paths)?;
@@ -103,13 +100,10 @@ pub fn lint_file(path: &Path) -> FileReport {
     let mut diagnostics = if is_action_file(path) {
         load_action(&bytes).1
     } else {
-        let (workflow, mut diagnostics) = load_workflow(&bytes);
-        let project = DirProject {
+        let repository = Repository {
             root: project_root(path),
         };
-        diagnostics.extend(check_workflow(&workflow, &project));
-        diagnostics.extend(crate::preflight::check(&workflow));
-        diagnostics
+        load_and_check(&bytes, &repository).1
     };
     diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
     diagnostics.dedup();
@@ -118,17 +112,6 @@ pub fn lint_file(path: &Path) -> FileReport {
         source: bytes,
         diagnostics,
     }
-}
-
-fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the file: {e}"))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "the file is {} bytes; workflow files larger than {MAX_FILE_BYTES} bytes are not read",
-            meta.len()
-        ));
-    }
-    std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))
 }
 
 fn is_action_file(path: &Path) -> bool {
@@ -161,21 +144,4 @@ pub fn project_root(path: &Path) -> PathBuf {
         dir = d.parent();
     }
     std::env::current_dir().unwrap_or_default()
-}
-
-/// Reads repository files for the checks (local actions, reusable workflows).
-struct DirProject {
-    root: PathBuf,
-}
-
-impl Project for DirProject {
-    fn read_file(&self, path: &str) -> Option<Vec<u8>> {
-        let rel = path.trim_start_matches("./");
-        let full = self.root.join(rel);
-        // Stay inside the repository: `uses: ./../../etc` must not read outside it.
-        if rel.split('/').any(|c| c == "..") {
-            return None;
-        }
-        read_limited(&full).ok()
-    }
 }

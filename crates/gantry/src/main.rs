@@ -10,9 +10,6 @@ mod render;
 mod run;
 mod server;
 
-// `gantry lint` runs the same container preflight as every run.
-use gantry_run::preflight;
-
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
