@@ -11,6 +11,7 @@ mod auth;
 mod error;
 mod health;
 mod jobs;
+mod live;
 mod runs;
 mod workflows;
 
@@ -36,6 +37,7 @@ pub fn router(context: ApiContext) -> Router {
     Router::new()
         .nest("/api/v3", github)
         .merge(health::router())
+        .merge(live::router())
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(context)
 }
