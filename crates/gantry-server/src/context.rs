@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use gantry_run::Canceller;
+
+use crate::metrics::Metrics;
 use gantry_store::{RunId, Store};
 use tokio::sync::Notify;
 
@@ -21,6 +23,7 @@ pub struct ApiContext {
     /// Held while a job is added and claimed, so the claim takes the job just added: this
     /// process is the store's only claimer and runs its jobs in-process.
     pub job_claim: Arc<tokio::sync::Mutex<()>>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl ApiContext {
@@ -32,6 +35,7 @@ impl ApiContext {
             wake: Arc::new(Notify::new()),
             running: Arc::new(Mutex::new(HashMap::new())),
             job_claim: Arc::new(tokio::sync::Mutex::new(())),
+            metrics: Arc::new(Metrics::default()),
         }
     }
 

@@ -18,6 +18,7 @@ mod error;
 pub mod hook;
 pub mod http;
 mod logs;
+mod metrics;
 mod record;
 mod rerun;
 mod time;

@@ -77,6 +77,7 @@ impl RunRecorder {
             }
         }
         store.start_job(job).await?;
+        self.context.metrics.job_started();
         let log = JobLog::create(&self.context.data_dir, self.run, job)?;
         self.jobs.insert(
             key.to_owned(),
@@ -148,6 +149,7 @@ impl RunRecorder {
                     // Skipped before it started: it still shows, as on GitHub.
                     self.add_job(&key, &display_name).await?;
                 }
+                self.context.metrics.job_finished();
                 let Some(job) = self.jobs.get_mut(&key) else {
                     return Ok(());
                 };

@@ -240,6 +240,7 @@ pub(crate) async fn start_and_record(
     let store = context.store.clone();
     let attempt = store.attempt(run.id, None).await?;
     let mut events = prepared.subscribe();
+    let started = std::time::Instant::now();
     let handle = match prepared.start().await {
         Ok(handle) => handle,
         Err(error) => {
@@ -256,6 +257,9 @@ pub(crate) async fn start_and_record(
     }
     let finished = handle.wait().await;
     context.set_running(run.id, None);
+    context
+        .metrics
+        .run_finished(started.elapsed().as_millis() as u64);
     match finished {
         Ok(finished) => {
             let (result, reason) = match finished.first() {

@@ -427,6 +427,23 @@ async fn push_runs_and_api(database: Option<String>) {
     assert_eq!(lines(&resumed), lines(&events) - 2, "{resumed}");
     assert!(resumed.contains("\"line\":3"), "{resumed}");
 
+    // Prometheus metrics: the two CI runs that ran (invalid files never start).
+    let metrics = http
+        .get(format!("{}/metrics", server.base))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("gantry_queue_depth 0\n"), "{metrics}");
+    assert!(metrics.contains("gantry_jobs_running 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("gantry_run_duration_seconds_count 2\n"),
+        "{metrics}"
+    );
+
     // Filters and pagination.
     let tags = api.json("/actions/runs?branch=v1").await;
     assert_eq!(tags["total_count"], 2);

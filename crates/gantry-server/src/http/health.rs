@@ -1,5 +1,5 @@
-//! `/api/gantry/health` (is the server up, can it reach its store) and `/api/gantry/poke`
-//! (a hook saying the outbox has entries; it carries nothing, so it needs no token).
+//! `/api/gantry/health` (is the server up, can it reach its store), `/api/gantry/poke` (a hook
+//! saying the outbox has entries; it carries nothing, so it needs no token) and `/metrics`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,6 +14,7 @@ pub fn router() -> Router<ApiContext> {
     Router::new()
         .route("/api/gantry/health", get(health))
         .route("/api/gantry/poke", post(poke))
+        .route("/metrics", get(metrics))
 }
 
 async fn health(State(context): State<ApiContext>) -> Result<Json<Value>, Error> {
@@ -24,6 +25,21 @@ async fn health(State(context): State<ApiContext>) -> Result<Json<Value>, Error>
         "queued_triggers": queued,
         "version": env!("CARGO_PKG_VERSION"),
     })))
+}
+
+/// Prometheus text; a token is needed as for any read (scrapers send one as a bearer token).
+async fn metrics(
+    State(context): State<ApiContext>,
+    _caller: super::Caller,
+) -> Result<impl axum::response::IntoResponse, Error> {
+    let queued = context.store.pending_trigger_count().await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        context.metrics.render(queued),
+    ))
 }
 
 async fn poke(State(context): State<ApiContext>) -> StatusCode {
