@@ -8,6 +8,7 @@ mod gc;
 mod lint;
 mod render;
 mod run;
+mod runs;
 mod server;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -59,6 +60,8 @@ enum Command {
     /// Repositories the server runs workflows of.
     #[command(subcommand)]
     Repo(server::RepoCommand),
+    /// Runs on a Gantry server: list, view (with logs), cancel, re-run.
+    Runs(runs::RunsArgs),
     /// What git hooks installed by `gantry repo add` run.
     #[command(subcommand)]
     Hook(server::HookCommand),
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
         Command::Token(command) => server::token(command),
         Command::Repo(command) => server::repo(command),
         Command::Hook(command) => server::hook(command),
+        Command::Runs(args) => runs::run(args),
     };
     match result {
         Ok(code) => code,

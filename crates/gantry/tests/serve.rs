@@ -604,6 +604,53 @@ async fn push_runs_and_api(database: Option<String>) {
     assert!(log.contains("hello from v1 by alice"), "{log}");
     let total = api.json("/actions/runs").await;
     assert_eq!(total["total_count"], 5, "a re-run is no new run");
+
+    // The CLI client against the same server.
+    let client = |args: &[&str], token: &str| {
+        let output = Command::new(BIN)
+            .arg("runs")
+            .args(args)
+            .env("GANTRY_SERVER", &server.base)
+            .env("GANTRY_REPO", &setup.full_name)
+            .env("GANTRY_TOKEN", token)
+            .output()
+            .expect("gantry runs");
+        (
+            output.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    };
+    let (ok, listed) = client(&["list", "--branch", "v1"], &viewer);
+    assert!(ok, "{listed}");
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        listed.contains(&format!(
+            "success\tfirst commit\tCI\tv1\tpush\t{}",
+            tag_run["id"]
+        )),
+        "{listed}"
+    );
+    let id = tag_run["id"].to_string();
+    let (ok, viewed) = client(&["view", &id, "--log"], &viewer);
+    assert!(ok, "{viewed}");
+    assert!(viewed.contains("JOB build (success"), "{viewed}");
+    assert!(
+        viewed.contains("build\t") && viewed.contains("hello from v1 by alice"),
+        "{viewed}"
+    );
+    let (ok, refused) = client(&["rerun", &id], &viewer);
+    assert!(!ok && refused.contains("403"), "{refused}");
+    let bad_id = bad["id"].to_string();
+    let (ok, invalid) = client(&["view", &bad_id], &viewer);
+    assert!(ok, "{invalid}");
+    assert!(
+        invalid.contains(".github/workflows/bad.yml:7:"),
+        "{invalid}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
