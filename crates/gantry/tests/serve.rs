@@ -762,3 +762,84 @@ async fn kill_9_mid_run_and_push_while_down() {
     );
     assert_eq!(after["run_number"], 2);
 }
+
+const LONG: &str = r#"name: Long
+on: push
+jobs:
+  wait:
+    runs-on: ubuntu-latest
+    steps:
+      - name: Wait
+        run: |
+          echo waiting
+          sleep 60
+      - name: Cleanup
+        if: always()
+        run: echo cleaned up
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_a_running_run() {
+    let setup = Setup::new(None);
+    let token = setup.token("dev", "developer");
+    let server = setup.start();
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        repo: setup.full_name.clone(),
+        token: token.clone(),
+    };
+    setup.write(".github/workflows/long.yml", LONG);
+    setup.commit_and_push("long commit");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (run, job) = loop {
+        let list = api.json("/actions/runs").await;
+        if let Some(run) = list["workflow_runs"]
+            .as_array()
+            .and_then(|r| r.first())
+            .cloned()
+        {
+            let jobs = api.json(&format!("/actions/runs/{}/jobs", run["id"])).await;
+            if let Some(job) = jobs["jobs"].as_array().and_then(|j| j.first()).cloned() {
+                let log = api.get(&format!("/actions/jobs/{}/logs", job["id"])).await;
+                if log.status() == 200 && log.text().await.unwrap().contains("waiting") {
+                    break (run, job);
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not start: {}",
+            setup.server_log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let started = Instant::now();
+    let cancel = api
+        .http
+        .post(format!(
+            "{}/api/v3/repos/{}/actions/runs/{}/cancel",
+            server.base, setup.full_name, run["id"]
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 202);
+    let runs = api.wait_completed(1, &setup).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(55),
+        "the step was not stopped"
+    );
+    assert_eq!(runs[0]["conclusion"], "cancelled", "{:#}", runs[0]);
+    let jobs = api.json(&format!("/actions/runs/{}/jobs", run["id"])).await;
+    assert_eq!(jobs["jobs"][0]["conclusion"], "cancelled", "{jobs:#}");
+    // always() steps run after a cancel, as on GitHub.
+    let log = api
+        .get(&format!("/actions/jobs/{}/logs", job["id"]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(log.contains("cleaned up"), "{log}");
+}
