@@ -16,6 +16,31 @@ pub enum ServerError {
     /// A bad value given by the user, with what it was.
     #[error("{0}")]
     Input(String),
+    /// A JSON value the server writes or reads back (an outbox entry, a rebuilt outcome).
+    #[error("{what}")]
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A blocking task (git, planning) did not finish.
+    #[error("{what}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// `gantry-run` refused a run (a re-run whose workflow is gone, a bad input).
+    #[error("preparing the run")]
+    Run(#[source] gantry_run::Error),
+    /// The store handed out another job than the one just added: something else claims jobs.
+    #[error(
+        "claimed job {claimed:?} instead of {added}: another process claims this store's jobs"
+    )]
+    ForeignClaim {
+        added: gantry_store::JobId,
+        claimed: Option<gantry_store::JobId>,
+    },
     #[error("git {args} failed in {dir}: {stderr}")]
     Git {
         args: String,

@@ -86,8 +86,9 @@ pub async fn enqueue_push(
         {
             continue;
         }
-        let payload = serde_json::to_string(update).map_err(|error| {
-            ServerError::Input(format!("encoding the push of {}: {error}", update.git_ref))
+        let payload = serde_json::to_string(update).map_err(|source| ServerError::Json {
+            what: format!("encoding the push of {}", update.git_ref),
+            source,
         })?;
         let entry = NewTrigger {
             repository_id: repository.id,

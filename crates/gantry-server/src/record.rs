@@ -63,17 +63,15 @@ impl RunRecorder {
                 }],
             )
             .await?;
-        let job = added
-            .first()
-            .map(|job| job.id)
-            .ok_or_else(|| ServerError::Input(format!("the store added no job for {key}")))?;
+        // Cannot panic: add_jobs returns one row per job given, in one transaction.
+        let job = added[0].id;
         match store.claim_job("gantry-server").await? {
             Some(claimed) if claimed.id == job => {}
             other => {
-                return Err(ServerError::Input(format!(
-                    "claimed job {:?} instead of {job}: another claimer uses this store",
-                    other.map(|j| j.id)
-                )))
+                return Err(ServerError::ForeignClaim {
+                    added: job,
+                    claimed: other.map(|j| j.id),
+                })
             }
         }
         store.start_job(job).await?;

@@ -69,8 +69,10 @@ async fn previous_outcome(
         "needs_results": needs,
         "error": null,
     });
-    serde_json::from_value(outcome)
-        .map_err(|error| ServerError::Input(format!("rebuilding run {}: {error}", detail.run.id)))
+    serde_json::from_value(outcome).map_err(|source| ServerError::Json {
+        what: format!("rebuilding the outcome of run {}", detail.run.id),
+        source,
+    })
 }
 
 /// Starts the next attempt of a completed run; returns it once it is in the store.
@@ -167,10 +169,13 @@ async fn run_attempt(
                 previous,
                 scope,
             });
-            gantry_run::prepare(request).map_err(|error| ServerError::Input(error_chain(&error)))
+            gantry_run::prepare(request).map_err(ServerError::Run)
         })
         .await
-        .map_err(|error| ServerError::Input(format!("preparing the re-run: {error}")))??
+        .map_err(|source| ServerError::Task {
+            what: "preparing the re-run",
+            source,
+        })??
     };
     let result = start_and_record(context.clone(), run, prepared).await;
     let _ = tokio::fs::remove_dir_all(&work).await;

@@ -112,7 +112,10 @@ async fn execute(context: &ApiContext, trigger: Trigger) -> Result<(), ServerErr
         .await?
         .into_iter()
         .find(|r| r.id == trigger.repository_id)
-        .ok_or_else(|| ServerError::Input(format!("no repository {}", trigger.repository_id)))?;
+        .ok_or_else(|| StoreError::NotFound {
+            what: "repository",
+            key: trigger.repository_id.to_string(),
+        })?;
     let wanted = match trigger.event.as_str() {
         "push" => serde_json::from_str(&trigger.payload).map(Wanted::Push),
         "workflow_dispatch" => serde_json::from_str(&trigger.payload).map(Wanted::Dispatch),
@@ -157,7 +160,10 @@ async fn execute(context: &ApiContext, trigger: Trigger) -> Result<(), ServerErr
             check_out(&repository, &work, &target.0, &target.1, &target.2)
         })
         .await
-        .map_err(|error| ServerError::Input(format!("checking out: {error}")))?
+        .map_err(|source| ServerError::Task {
+            what: "checking out",
+            source,
+        })?
     };
     let checked_out = match checkout {
         Ok(checked_out) => checked_out,
@@ -179,7 +185,10 @@ async fn execute(context: &ApiContext, trigger: Trigger) -> Result<(), ServerErr
         let trigger_id = trigger.id;
         tokio::task::spawn_blocking(move || plan_all(&work, &data_dir, trigger_id, wanted.as_ref()))
             .await
-            .map_err(|error| ServerError::Input(format!("planning: {error}")))??
+            .map_err(|source| ServerError::Task {
+                what: "planning",
+                source,
+            })??
     };
 
     let event_name = trigger.event.clone();

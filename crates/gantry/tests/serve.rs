@@ -843,3 +843,50 @@ async fn cancel_a_running_run() {
         .unwrap();
     assert!(log.contains("cleaned up"), "{log}");
 }
+
+/// A newcomer types `gantry serve` and nothing else: the data dir `.gantry-server` and its
+/// SQLite database appear in the current directory and the server answers on 127.0.0.1:8080
+/// (or says why it cannot listen there, when another server holds the port).
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_without_flags() {
+    let temp = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(temp.path().join("serve.log")).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .current_dir(temp.path())
+        .env_remove("GANTRY_DATA")
+        .env_remove("GANTRY_DATABASE")
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let data = temp.path().join(".gantry-server");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if data.join("server.addr").exists() {
+            let address = std::fs::read_to_string(data.join("server.addr")).unwrap();
+            assert_eq!(address.trim(), "127.0.0.1:8080");
+            let health: Value =
+                reqwest::get(format!("http://{}/api/gantry/health", address.trim()))
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+            assert_eq!(health["database"], "sqlite");
+            assert!(data.join("gantry.db").exists());
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            // Port 8080 taken on this machine: the error must say so.
+            let log = std::fs::read_to_string(temp.path().join("serve.log")).unwrap();
+            assert!(!status.success());
+            assert!(log.contains("listening on 127.0.0.1:8080"), "{log}");
+            assert!(data.join("gantry.db").exists());
+            return;
+        }
+        assert!(Instant::now() < deadline, "gantry serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
