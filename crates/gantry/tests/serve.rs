@@ -658,10 +658,39 @@ async fn push_runs_and_api_sqlite() {
     push_runs_and_api(None).await;
 }
 
+/// A database of its own on the server of `admin_url`, so a schema left by an older build in
+/// the shared one does not matter; dropped at the end.
+async fn with_fresh_database(admin_url: &str) {
+    use sqlx::Connection;
+    let name = format!(
+        "gantry_serve_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let mut admin = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("reach PostgreSQL");
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create the test database");
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("the URL names a database");
+    push_runs_and_api(Some(format!("{base}/{name}"))).await;
+    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .expect("drop the test database");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn push_runs_and_api_postgres() {
     match std::env::var("GANTRY_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => push_runs_and_api(Some(url)).await,
+        Ok(url) if !url.is_empty() => with_fresh_database(&url).await,
         _ if std::env::var("CI").as_deref() == Ok("true") => {
             panic!("GANTRY_TEST_POSTGRES_URL is not set under CI=true (scripts/postgres-setup starts PostgreSQL)")
         }
