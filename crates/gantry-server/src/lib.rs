@@ -72,10 +72,17 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the store, settles what a killed server left (`Store::recover`, then the runs
-    /// no process runs any more), and binds the listener.
+    /// Opens the store, settles what a killed server left (the processes its steps left, then
+    /// `Store::recover` and the runs no process runs any more), and binds the listener.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         let store = open_store(&config.data_dir, config.database.as_deref()).await?;
+        let killed = worker::kill_leftover_processes(&config.data_dir);
+        if killed > 0 {
+            tracing::warn!(
+                processes = killed,
+                "killed what the steps of a stopped server's runs left running"
+            );
+        }
         let settled = worker::settle_orphans(&store).await?;
         if settled > 0 {
             tracing::warn!(

@@ -97,9 +97,10 @@ impl RunRecorder {
     async fn apply(&mut self, event: RunEvent) -> Result<(), ServerError> {
         let store = self.context.store.clone();
         match event {
-            RunEvent::RunStarted { .. }
-            | RunEvent::JobQueued { .. }
-            | RunEvent::RunFinished { .. } => {}
+            RunEvent::RunStarted { run_id, .. } => {
+                crate::worker::mark_running(&self.context.data_dir, self.run, &run_id)?;
+            }
+            RunEvent::JobQueued { .. } | RunEvent::RunFinished { .. } => {}
             RunEvent::JobStarted { key, display_name } => {
                 self.add_job(&key, &display_name).await?;
             }

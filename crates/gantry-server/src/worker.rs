@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use gantry_run::{EventRequest, Prepared, RunRequest};
 use gantry_store::{
-    Conclusion, NewRun, Page, Repository, Run, RunFilter, Status, StatusFilter, Store, StoreError,
-    Trigger, WorkflowState,
+    Conclusion, NewRun, Page, Repository, Run, RunFilter, RunId, Status, StatusFilter, Store,
+    StoreError, Trigger, WorkflowState,
 };
 use serde_json::{json, Value};
 
@@ -97,6 +97,51 @@ pub async fn settle_orphans(store: &Store) -> Result<u64, StoreError> {
         }
     }
     Ok(settled)
+}
+
+fn running_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("running")
+}
+
+/// Notes that the store's run `run` runs as `gantry-run`'s `engine_run_id` (the id its steps'
+/// processes carry in `RUNNER_TRACKING_ID`), so a server killed meanwhile can have them killed
+/// by the next one (`kill_leftover_processes`).
+pub(crate) fn mark_running(
+    data_dir: &Path,
+    run: RunId,
+    engine_run_id: &str,
+) -> Result<(), ServerError> {
+    let dir = running_dir(data_dir);
+    let io_error = |source| ServerError::Io {
+        what: format!("noting run {run} in {}", dir.display()),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io_error)?;
+    std::fs::write(dir.join(run.to_string()), engine_run_id).map_err(io_error)
+}
+
+fn unmark_running(data_dir: &Path, run: RunId) {
+    let _ = std::fs::remove_file(running_dir(data_dir).join(run.to_string()));
+}
+
+/// Kills what the steps of runs a killed server was running left behind (found by their
+/// `RUNNER_TRACKING_ID`, as `Canceller::kill` finds them). Returns how many processes were
+/// signalled.
+pub fn kill_leftover_processes(data_dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(running_dir(data_dir)) else {
+        return 0;
+    };
+    let mut killed = 0;
+    for entry in entries.filter_map(Result::ok) {
+        if let Ok(engine_run_id) = std::fs::read_to_string(entry.path()) {
+            let engine_run_id = engine_run_id.trim();
+            if !engine_run_id.is_empty() {
+                killed += gantry_executor::process::kill_run(engine_run_id);
+            }
+        }
+        let _ = std::fs::remove_file(entry.path());
+    }
+    killed
 }
 
 /// What an outbox entry asks to run.
@@ -266,6 +311,7 @@ pub(crate) async fn start_and_record(
     }
     let finished = handle.wait().await;
     context.set_running(run.id, None);
+    unmark_running(&context.data_dir, run.id);
     context
         .metrics
         .run_finished(started.elapsed().as_millis() as u64);

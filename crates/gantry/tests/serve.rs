@@ -698,6 +698,7 @@ async fn push_runs_and_api_postgres() {
     }
 }
 
+/// The slow step writes the pid of its `sleep` to `PIDFILE` (replaced by the test).
 const SLOW: &str = r#"name: Slow
 on: push
 jobs:
@@ -706,8 +707,9 @@ jobs:
     steps:
       - name: Maybe wait
         run: |
+          if [ -f slow ]; then sleep 30 & echo $! > "PIDFILE"; fi
           echo started
-          if [ -f slow ]; then sleep 15; fi
+          wait
           echo finished
 "#;
 
@@ -722,7 +724,11 @@ async fn kill_9_mid_run_and_push_while_down() {
         repo: setup.full_name.clone(),
         token,
     };
-    setup.write(".github/workflows/slow.yml", SLOW);
+    let pidfile = setup.data.with_file_name("sleep.pid");
+    setup.write(
+        ".github/workflows/slow.yml",
+        &SLOW.replace("PIDFILE", pidfile.to_str().unwrap()),
+    );
     setup.write("slow", "");
     setup.commit_and_push("slow commit");
 
@@ -751,17 +757,37 @@ async fn kill_9_mid_run_and_push_while_down() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(first["status"], "in_progress");
+    // The running run is noted with the id its steps' processes carry, for the next start.
+    let note = setup.data.join("running").join(first["id"].to_string());
+    assert!(!std::fs::read_to_string(&note).unwrap().trim().is_empty());
     server.kill();
 
     // A push while the server is down is kept in the outbox.
     std::fs::remove_file(setup.clone.join("slow")).unwrap();
     let second_sha = setup.commit_and_push("fast commit");
 
+    // The step's process outlived the killed server; the next one kills it as it starts.
+    let sleep_pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
+    assert!(Path::new(&format!("/proc/{sleep_pid}")).exists());
     let server = setup.start();
     let api = Api {
         base: server.base.clone(),
         ..api
     };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{sleep_pid}/stat"))
+        .is_ok_and(|stat| !stat.contains(") Z "))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the step's process {sleep_pid} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !note.exists(),
+        "the note goes once its processes are killed"
+    );
     let runs = api.wait_completed(2, &setup).await;
     let stopped = runs.iter().find(|r| r["id"] == first["id"]).unwrap();
     assert_eq!(stopped["conclusion"], "failure");
