@@ -163,6 +163,27 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Records a change made from the command line: the actor is the local user, marked `cli:`.
+async fn audit(
+    store: &gantry_store::Store,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> Result<()> {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    store
+        .audit(&gantry_store::NewAuditEvent {
+            actor_user_id: None,
+            actor: format!("cli:{user}"),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            remote_addr: None,
+            details: details.to_string(),
+        })
+        .await?;
+    Ok(())
+}
+
 pub fn token(command: TokenCommand) -> Result<ExitCode> {
     let TokenCommand::Create {
         user,
@@ -185,6 +206,13 @@ pub fn token(command: TokenCommand) -> Result<ExitCode> {
             );
         }
         let issued = store.create_token(user.id, &name, role, None).await?;
+        audit(
+            &store,
+            "token.create",
+            &user.login,
+            serde_json::json!({ "role": role.as_str(), "name": name, "prefix": issued.token.prefix }),
+        )
+        .await?;
         println!("{}", issued.secret());
         eprintln!(
             "token for {} ({role}); it is shown once: keep it now",
@@ -229,6 +257,13 @@ pub fn repo(command: RepoCommand) -> Result<ExitCode> {
             Err(error) => return Err(error.into()),
         }
         let hook = install(&path, &full_name, &data_dir, store_args.database.as_deref())?;
+        audit(
+            &store,
+            "repository.add",
+            &full_name,
+            serde_json::json!({ "path": path.to_string_lossy() }),
+        )
+        .await?;
         eprintln!(
             "{full_name} registered; a push to {} now starts runs (hook: {})",
             path.display(),

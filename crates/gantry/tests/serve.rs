@@ -945,3 +945,26 @@ async fn serve_without_flags() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Changes made from the command line are audited like the API's: who (the local user, marked
+/// `cli:`), what and on what; the token's secret never.
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_changes_are_audited() {
+    let setup = Setup::new(None);
+    let token = setup.token("dev", "developer");
+    let store = gantry_store::Store::open(setup.data.join("gantry.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let events = store.audit_events(None, 100).await.unwrap();
+    let added = events
+        .iter()
+        .find(|e| e.action == "repository.add")
+        .unwrap();
+    assert_eq!(added.target, setup.full_name);
+    assert!(added.actor.starts_with("cli:"), "{added:?}");
+    let created = events.iter().find(|e| e.action == "token.create").unwrap();
+    assert_eq!(created.target, "dev");
+    assert!(created.details.contains("developer"), "{created:?}");
+    assert!(events.iter().all(|e| !e.details.contains(&token)));
+    store.close().await;
+}
