@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Who may depend on whom: a crate may depend only on crates of a lower layer.
 /// Crates of one layer are siblings and never depend on each other. Where the coming crates go:
-/// `gantry-store` and `gantry-deploy` at 3, `gantry-server` at 5 (it calls `gantry-run`).
+/// `gantry-deploy` at 3.
 const LAYERS: &[(&str, u8)] = &[
     ("gantry-expr", 0),
     ("gantry-workflow", 1),
@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("gantry-executor", 3),
     ("gantry-store", 3),
     ("gantry-run", 4),
+    ("gantry-server", 5),
     ("gantry", 6),
 ];
 

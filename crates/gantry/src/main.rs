@@ -8,7 +8,9 @@ mod gc;
 mod lint;
 mod render;
 mod run;
+mod runs;
 mod script_tools;
+mod server;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -54,6 +56,19 @@ enum Command {
     /// Remote actions: `pull` fetches every action the workflows use into the action cache.
     #[command(subcommand)]
     Actions(ActionsCommand),
+    /// Start the server: the API, push triggers and runs (a newcomer needs no flags).
+    Serve(server::ServeArgs),
+    /// API tokens of the server.
+    #[command(subcommand)]
+    Token(server::TokenCommand),
+    /// Repositories the server runs workflows of.
+    #[command(subcommand)]
+    Repo(server::RepoCommand),
+    /// Runs on a Gantry server: list, view (with logs), cancel, re-run.
+    Runs(runs::RunsArgs),
+    /// What git hooks installed by `gantry repo add` run.
+    #[command(subcommand)]
+    Hook(server::HookCommand),
     /// Remove the containers, networks and volumes that killed runs left in the Docker engine.
     Gc {
         /// Remove everything Gantry manages, also what running runs use.
@@ -97,6 +112,11 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Actions(ActionsCommand::Pull(args)) => actions::pull(args),
         Command::Gc { all, images } => gc::run(all, images),
+        Command::Serve(args) => server::serve(args),
+        Command::Token(command) => server::token(command),
+        Command::Repo(command) => server::repo(command),
+        Command::Hook(command) => server::hook(command),
+        Command::Runs(args) => runs::run(args),
     };
     match result {
         Ok(code) => code,
