@@ -47,6 +47,7 @@ pub fn build(
     repo: &RepoInfo,
     event_name: &str,
     given: Option<Value>,
+    push_before: Option<&str>,
     inputs: &Map<String, Value>,
 ) -> Result<Event> {
     let sha = repo.sha.clone().unwrap_or_else(|| ZERO_SHA.to_string());
@@ -58,8 +59,21 @@ pub fn build(
 
     let generated = match event_name {
         "push" => {
-            let before = git::parent_sha(&repo.root)?;
+            // A created ref (`before` all zeros, as GitHub sends it): a tag brings no commits,
+            // a branch its head; paths filters then compare with the head's parent.
+            let created = push_before == Some(ZERO_SHA);
+            let parent = git::parent_sha(&repo.root)?;
+            let before = match push_before {
+                Some(before) if !created => Some(before.to_owned()),
+                _ => parent.clone(),
+            };
             let commits = match (&before, &repo.sha) {
+                (_, Some(_)) if created && repo.git_ref.starts_with("refs/tags/") => Vec::new(),
+                (Some(_), Some(after)) if created => git::commits(
+                    &repo.root,
+                    &format!("{}..{after}", parent.as_deref().unwrap_or(after)),
+                    20,
+                )?,
                 (Some(before), Some(after)) => {
                     git::commits(&repo.root, &format!("{before}..{after}"), 20)?
                 }
@@ -69,27 +83,35 @@ pub fn build(
             if let Some(after) = &repo.sha {
                 changed_files = Some(git::changed_files(&repo.root, before.as_deref(), after)?);
             }
-            let commit_values: Vec<Value> = commits
-                .iter()
-                .map(|c| {
-                    json!({
-                        "id": c.id, "tree_id": "", "distinct": true, "message": c.message,
-                        "timestamp": c.timestamp,
-                        "author": { "name": c.author_name, "email": c.author_email },
-                        "committer": { "name": c.author_name, "email": c.author_email },
-                        "added": [], "removed": [], "modified": [],
-                    })
+            let before = if created { None } else { before };
+            let commit_value = |c: &git::CommitInfo| {
+                json!({
+                    "id": c.id, "tree_id": "", "distinct": true, "message": c.message,
+                    "timestamp": c.timestamp,
+                    "author": { "name": c.author_name, "email": c.author_email },
+                    "committer": { "name": c.author_name, "email": c.author_email },
+                    "added": [], "removed": [], "modified": [],
                 })
-                .collect();
+            };
+            let commit_values: Vec<Value> = commits.iter().map(commit_value).collect();
+            // The pushed commit itself, also when `commits` is empty (a created tag).
+            let head_commit = match (commit_values.last(), &repo.sha) {
+                (Some(head), _) => head.clone(),
+                (None, Some(after)) => git::commits(&repo.root, after, 1)?
+                    .first()
+                    .map(commit_value)
+                    .unwrap_or(Value::Null),
+                (None, None) => Value::Null,
+            };
             json!({
                 "ref": repo.git_ref,
                 "before": before.unwrap_or_else(|| ZERO_SHA.to_string()),
                 "after": sha,
-                "created": false, "deleted": false, "forced": false,
+                "created": created, "deleted": false, "forced": false,
                 "base_ref": null,
                 "compare": format!("https://github.com/{}/commit/{}", repo.repository, sha),
-                "commits": commit_values.clone(),
-                "head_commit": commit_values.last().cloned().unwrap_or(Value::Null),
+                "commits": commit_values,
+                "head_commit": head_commit,
                 "pusher": { "name": repo.actor },
             })
         }

@@ -153,6 +153,7 @@ pub fn prepare(request: RunRequest) -> Result<Prepared> {
             &repo,
             &event_request.name,
             event_request.payload.clone(),
+            event_request.before.as_deref(),
             &inputs,
         )?;
         if let Err(why) = select(&workflow.workflow, &event.info) {

@@ -45,6 +45,7 @@ impl RunRequest {
             event: EventRequest {
                 name: event.into(),
                 payload: None,
+                before: None,
             },
             workflows: None,
             jobs: Vec::new(),
@@ -63,6 +64,10 @@ impl RunRequest {
 pub struct EventRequest {
     pub name: String,
     pub payload: Option<Value>,
+    /// For a built `push` payload: what the ref pointed to before the push (a server knows it
+    /// from the push itself; all zeros for a created ref). `None`: the commit's parent, as for a
+    /// local `gantry run`.
+    pub before: Option<String>,
 }
 
 /// What a job's workspace holds when it starts.

@@ -319,3 +319,55 @@ fn the_github_context_takes_the_configured_server() {
     assert_eq!(github["run_attempt"], "1");
     assert_eq!(github["ref"], "refs/heads/main");
 }
+
+/// The commit `HEAD` of `dir`.
+fn head(dir: &Path) -> String {
+    let out = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_push_payload_takes_the_pushed_before_and_lists_every_pushed_commit() {
+    let repo = Repo::new(PIPELINE);
+    let first = head(repo.dir.path());
+    for message in ["second", "third"] {
+        git(
+            repo.dir.path(),
+            &["commit", "-q", "--allow-empty", "-m", message],
+        );
+    }
+    let third = head(repo.dir.path());
+
+    // Two commits pushed at once: both listed, oldest first, the pushed `before` kept.
+    let mut request = repo.request();
+    request.event.before = Some(first.clone());
+    let prepared = prepare(request).expect("prepare");
+    let event = &prepared.runs()[0].plan.contexts["github"]["event"];
+    assert_eq!(event["before"], first.as_str());
+    assert_eq!(event["after"], third.as_str());
+    assert_eq!(event["created"], false);
+    let messages: Vec<&str> = event["commits"]
+        .as_array()
+        .expect("commits")
+        .iter()
+        .map(|c| c["message"].as_str().expect("message"))
+        .collect();
+    assert_eq!(messages, ["second", "third"]);
+    assert_eq!(event["head_commit"]["id"], third.as_str());
+
+    // A created tag: before all zeros, no commits, the tagged commit as head_commit.
+    git(repo.dir.path(), &["tag", "v1"]);
+    git(repo.dir.path(), &["checkout", "-q", "v1"]);
+    let mut request = repo.request();
+    request.event.before = Some("0".repeat(40));
+    let prepared = prepare(request).expect("prepare");
+    let event = &prepared.runs()[0].plan.contexts["github"]["event"];
+    assert_eq!(event["before"], "0".repeat(40).as_str());
+    assert_eq!(event["created"], true);
+    assert_eq!(event["commits"].as_array().map(Vec::len), Some(0));
+    assert_eq!(event["head_commit"]["id"], third.as_str());
+}

@@ -157,6 +157,7 @@ async fn run_attempt(
                 request.event = EventRequest {
                     name: event,
                     payload: Some(payload),
+                    before: None,
                 };
             }
             request.options.work_root = Some(work.with_extension("jobs"));

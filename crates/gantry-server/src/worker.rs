@@ -223,17 +223,25 @@ async fn execute(context: &ApiContext, trigger: Trigger) -> Result<(), ServerErr
     let planned = {
         let work = work.clone();
         let data_dir = context.data_dir.clone();
-        let wanted = match &wanted {
-            Wanted::Push(_) => None,
-            Wanted::Dispatch(dispatch) => Some(dispatch.clone()),
+        let (wanted, push_before) = match &wanted {
+            Wanted::Push(push) => (None, Some(push.before.clone())),
+            Wanted::Dispatch(dispatch) => (Some(dispatch.clone()), None),
         };
         let trigger_id = trigger.id;
-        tokio::task::spawn_blocking(move || plan_all(&work, &data_dir, trigger_id, wanted.as_ref()))
-            .await
-            .map_err(|source| ServerError::Task {
-                what: "planning",
-                source,
-            })??
+        tokio::task::spawn_blocking(move || {
+            plan_all(
+                &work,
+                &data_dir,
+                trigger_id,
+                wanted.as_ref(),
+                push_before.as_deref(),
+            )
+        })
+        .await
+        .map_err(|source| ServerError::Task {
+            what: "planning",
+            source,
+        })??
     };
 
     let event_name = trigger.event.clone();
@@ -468,6 +476,7 @@ fn plan_all(
     data_dir: &Path,
     trigger: gantry_store::TriggerId,
     dispatch: Option<&DispatchRequest>,
+    push_before: Option<&str>,
 ) -> Result<Vec<PlannedFile>, ServerError> {
     let files: Vec<String> = match dispatch {
         Some(dispatch) => vec![dispatch.workflow.clone()],
@@ -496,7 +505,10 @@ fn plan_all(
             request.event = EventRequest {
                 name: "workflow_dispatch".to_owned(),
                 payload: None,
+                before: None,
             };
+        } else {
+            request.event.before = push_before.map(str::to_owned);
         }
         request.options.work_root = Some(
             data_dir

@@ -266,6 +266,7 @@ fn request(args: &RunArgs, cwd: PathBuf) -> Result<RunRequest> {
         event: EventRequest {
             name: args.event.clone(),
             payload,
+            before: None,
         },
         workflows: args.workflows.clone(),
         jobs: args.jobs.clone(),
