@@ -13,29 +13,6 @@ use std::time::{Duration, Instant};
 use gantry_executor::fetch::{ActionFetcher, ActionSource, FetchError};
 use support::*;
 
-/// Runs git in `dir` and returns its trimmed stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "user.name=t",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// A `git daemon` serving `<base>/<owner>/<repo>.git`, killed on drop.
 struct GitServer {
     base: tempfile::TempDir,
