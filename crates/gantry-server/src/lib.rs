@@ -52,15 +52,47 @@ pub fn default_database(data_dir: &Path) -> String {
     data_dir.join("gantry.db").to_string_lossy().into_owned()
 }
 
-/// Opens the store of a data dir (creating the dir), or the database at `database`.
+/// Where a data dir remembers a database URL given by flag (`gantry repo add --database …`), so
+/// the hooks it installs name only the data dir: a URL may hold a password, and a hook file is
+/// read by whoever can read the repository. The file is readable by its owner only.
+const DATABASE_URL_FILE: &str = "database-url";
+
+/// Records `url` as the data dir's database (owner-only permissions).
+pub fn remember_database(data_dir: &Path, url: &str) -> Result<(), ServerError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join(DATABASE_URL_FILE);
+    let io = |source| ServerError::Io {
+        what: format!("writing {}", path.display()),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(io)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io)?;
+    file.write_all(url.as_bytes()).map_err(io)
+}
+
+/// Opens the store of a data dir (creating the dir), or the database at `database`; without one,
+/// the database the data dir remembers ([`remember_database`]), else its `gantry.db`.
 pub async fn open_store(data_dir: &Path, database: Option<&str>) -> Result<Store, ServerError> {
     std::fs::create_dir_all(data_dir).map_err(|source| ServerError::Io {
         what: format!("creating the data dir {}", data_dir.display()),
         source,
     })?;
+    let remembered = || {
+        std::fs::read_to_string(data_dir.join(DATABASE_URL_FILE))
+            .ok()
+            .map(|url| url.trim().to_owned())
+            .filter(|url| !url.is_empty())
+    };
     let url = match database {
         Some(url) => url.to_owned(),
-        None => default_database(data_dir),
+        None => remembered().unwrap_or_else(|| default_database(data_dir)),
     };
     Ok(Store::open(&url).await?)
 }

@@ -297,3 +297,23 @@ async fn hook_lines_become_outbox_entries() {
     // No server runs: the poke says so and loses nothing.
     assert!(!gantry_server::hook::poke(temp.path()));
 }
+
+#[tokio::test]
+async fn a_remembered_database_is_opened_and_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().expect("tempdir");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let url = elsewhere.path().join("other.db").display().to_string();
+    gantry_server::remember_database(data.path(), &url).expect("remember");
+    let mode = std::fs::metadata(data.path().join("database-url"))
+        .expect("file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let store = gantry_server::open_store(data.path(), None)
+        .await
+        .expect("open");
+    store.close().await;
+    assert!(elsewhere.path().join("other.db").exists());
+    assert!(!data.path().join("gantry.db").exists());
+}

@@ -280,7 +280,7 @@ fn install(
     database: Option<&str>,
 ) -> Result<PathBuf> {
     let exe = std::env::current_exe().context("finding the gantry binary")?;
-    let mut command = vec![
+    let command = vec![
         exe.to_string_lossy().into_owned(),
         "hook".to_owned(),
         "post-receive".to_owned(),
@@ -289,9 +289,10 @@ fn install(
         "--data".to_owned(),
         data_dir.to_string_lossy().into_owned(),
     ];
+    // The hook names the data dir only; a database URL (which may hold a password) stays in the
+    // data dir, readable by its owner alone.
     if let Some(database) = database {
-        command.push("--database".to_owned());
-        command.push(database.to_owned());
+        gantry_server::remember_database(data_dir, database)?;
     }
     Ok(gantry_server::hook::install_hook(path, &command)?)
 }

@@ -75,6 +75,11 @@ impl Setup {
             bare.to_str().unwrap(),
         ]);
         assert!(out.contains("registered"), "{out}");
+        if let Some(database) = &setup.database {
+            // The URL may hold a password: it stays in the data dir, not in the hook.
+            let hook = std::fs::read_to_string(bare.join("hooks/post-receive")).expect("hook");
+            assert!(!hook.contains(database.as_str()), "{hook}");
+        }
         git(setup._temp.path(), &["clone", "-q", "origin.git", "clone"]);
         git(&setup.clone, &["checkout", "-q", "-b", "main"]);
         setup
