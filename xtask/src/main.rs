@@ -9,8 +9,7 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// Who may depend on whom: a crate may depend only on crates of a lower layer.
-/// Crates of one layer are siblings and never depend on each other. Where the coming crates go:
-/// `gantry-deploy` at 3.
+/// Crates of one layer are siblings and never depend on each other.
 const LAYERS: &[(&str, u8)] = &[
     ("gantry-expr", 0),
     ("gantry-workflow", 1),
@@ -19,6 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("gantry-scheduler", 3),
     ("gantry-executor", 3),
     ("gantry-store", 3),
+    ("gantry-deploy", 3),
     ("gantry-run", 4),
     ("gantry-server", 5),
     ("gantry", 6),
