@@ -184,7 +184,7 @@ fn run_once(
     in_container: bool,
 ) -> Result<Sample, String> {
     let events = Events::watch(run_id);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = gantry_plan::flow::channel(usize::MAX);
     let started = Instant::now();
     let (result, step_started, seen_healthy, line) = runtime.block_on(async {
         let drain = tokio::spawn(async move {

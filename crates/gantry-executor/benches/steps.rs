@@ -51,7 +51,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn bench_executor(runtime: &tokio::runtime::Runtime, executor: &HostExecutor) -> Duration {
     let mut times = Vec::new();
     for _ in 0..1 {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut rx) = gantry_plan::flow::channel(usize::MAX);
         let started = Instant::now();
         let result = runtime.block_on(async {
             let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_expr::{Map, Value};
+use gantry_plan::flow;
 use gantry_plan::{
     Conclusion, Executor, JobEvent, JobFuture, JobResult, JobSpec, StepAction, StepSpec,
 };
 use indexmap::IndexMap;
-use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use crate::container::{DockerJob, JobContainer, Platform};
@@ -162,7 +162,7 @@ impl Executor for HostExecutor {
     fn run_job(
         &self,
         spec: JobSpec,
-        events: UnboundedSender<JobEvent>,
+        events: flow::Sender<JobEvent>,
         cancel: CancellationToken,
     ) -> JobFuture {
         let options = self.options.clone();
@@ -277,7 +277,7 @@ pub(crate) enum PostKind {
 pub(crate) struct Job {
     pub options: Arc<HostExecutorOptions>,
     pub host_env: Arc<Vec<(String, String)>>,
-    pub events: UnboundedSender<JobEvent>,
+    pub events: flow::Sender<JobEvent>,
     pub cancel: CancellationToken,
     pub dirs: JobDirs,
     pub run_id: String,
@@ -376,7 +376,7 @@ async fn run_job(
     engine: EngineCell,
     snapshots: Arc<Snapshots>,
     spec: JobSpec,
-    events: UnboundedSender<JobEvent>,
+    events: flow::Sender<JobEvent>,
     cancel: CancellationToken,
     fetcher: Option<Arc<crate::fetch::ActionFetcher>>,
 ) -> JobResult {
@@ -427,7 +427,7 @@ impl Job {
         engine_cell: EngineCell,
         snapshots: &Snapshots,
         spec: &JobSpec,
-        events: UnboundedSender<JobEvent>,
+        events: flow::Sender<JobEvent>,
         cancel: CancellationToken,
     ) -> Result<Job, String> {
         let run_dir = run_dir(&options.work_dir, &spec.run_id, spec.attempt);
@@ -1319,7 +1319,7 @@ impl Job {
                 crate::docker_action::run_action_container(engine, action, limits, cancel, &mut sink)
                     .await
             }
-            (None, None) => run_process(&spec, limits, cancel, &mut |stream, fragment| {
+            (None, None) => run_process(&spec, limits, cancel, &events.gate(), &mut |stream, fragment| {
                 sink.on_fragment(stream, fragment)
             })
             .await

@@ -6,8 +6,8 @@
 //! over-long line go through a per-stream [`StreamMasker`] and are never parsed as commands.
 //! Tests: end to end in `tests/host.rs`.
 
+use gantry_plan::flow;
 use gantry_plan::JobEvent;
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::commands::{AnnotationProps, Command, CommandParser};
 use crate::mask::{Masker, StreamMasker};
@@ -22,7 +22,7 @@ fn unsecure_disabled(command: &str) -> String {
 
 /// Sends masked log lines and annotations for one step.
 pub struct Emitter<'a> {
-    pub events: &'a UnboundedSender<JobEvent>,
+    pub events: &'a flow::Sender<JobEvent>,
     pub step: Option<usize>,
 }
 
@@ -257,7 +257,7 @@ mod tests {
         secrets: &[&str],
         fragments: &[(Stream, &str, bool)],
     ) -> (Vec<String>, Vec<String>, CommandEffects) {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut rx) = gantry_plan::flow::channel(usize::MAX);
         let mut masker = Masker::new();
         masker.extend(secrets.iter().copied());
         let effects = {
@@ -283,7 +283,7 @@ mod tests {
             std::mem::take(&mut sink.effects)
         };
         let (mut logs, mut notes) = (Vec::new(), Vec::new());
-        while let Ok(e) = rx.try_recv() {
+        while let Some(e) = rx.try_recv() {
             match e {
                 JobEvent::Log { line, .. } => logs.push(line),
                 JobEvent::Annotation { message, .. } => notes.push(message),

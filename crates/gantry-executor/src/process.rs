@@ -6,6 +6,8 @@
 //! task (no extra threads) and split into lines by gantry-docker's [`LineSplitter`] (the one
 //! splitter of the project, also cutting container output), whose buffer is bounded: a line longer
 //! than [`MAX_LINE`] is handed out in pieces, so output without newlines never grows memory.
+//! The pipes are read only while the job's event channel has room (a [`Gate`]), so what a step
+//! prints is held in its pipe, not in memory, when the consumers are slower than the step.
 //! Tests: the `tests` module below; end to end in `tests/host.rs`.
 
 use std::path::PathBuf;
@@ -19,6 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use gantry_docker::{Fragment, LineSplitter, OutputStream as Stream};
+use gantry_plan::flow::Gate;
 
 /// The longest line handed out whole; longer lines come in pieces of at most this many bytes.
 pub const MAX_LINE: usize = gantry_docker::DEFAULT_MAX_LINE_BYTES;
@@ -74,11 +77,14 @@ pub struct RunLimits {
 }
 
 /// Runs the process to completion, handing each output fragment to `on_output` as it arrives.
-/// Returns how it ended and the process group id (the caller may kill stragglers at job end).
+/// The pipes are read only while `gate` has room (the channel `on_output` feeds): a slow
+/// consumer slows the step's writes, as a pipe to it would. Returns how it ended and the process
+/// group id (the caller may kill stragglers at job end).
 pub async fn run_process(
     spec: &ProcessSpec,
     limits: RunLimits,
     cancel: &CancellationToken,
+    gate: &Gate,
     on_output: &mut (dyn FnMut(Stream, Fragment) + Send),
 ) -> Result<(ProcessEnd, i32), ProcessError> {
     let mut command = tokio::process::Command::new(&spec.program);
@@ -126,8 +132,15 @@ pub async fn run_process(
         .into_iter()
         .flatten()
         .min();
+        let room = gate.has_room();
         tokio::select! {
-            read = async { match stdout.as_mut() { Some(s) => s.read(&mut out_buf).await, None => std::future::pending().await } }, if stdout.is_some() => {
+            () = gate.ready(), if !room => {
+                // Output held back by the consumer is not output of something left running.
+                if drain_until.is_some() {
+                    drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
+                }
+            }
+            read = async { match stdout.as_mut() { Some(s) => s.read(&mut out_buf).await, None => std::future::pending().await } }, if room && stdout.is_some() => {
                 match read {
                     Ok(n) if n > 0 => out_lines.push(&out_buf[..n], &mut |f| on_output(Stream::Stdout, f)),
                     _ => {
@@ -136,7 +149,7 @@ pub async fn run_process(
                     }
                 }
             }
-            read = async { match stderr.as_mut() { Some(s) => s.read(&mut err_buf).await, None => std::future::pending().await } }, if stderr.is_some() => {
+            read = async { match stderr.as_mut() { Some(s) => s.read(&mut err_buf).await, None => std::future::pending().await } }, if room && stderr.is_some() => {
                 match read {
                     Ok(n) if n > 0 => err_lines.push(&err_buf[..n], &mut |f| on_output(Stream::Stderr, f)),
                     _ => {
@@ -172,7 +185,9 @@ pub async fn run_process(
                             .then(|| (Signal::SIGKILL, now + limits.kill_grace / 2));
                     }
                 }
-                if drain_until.is_some_and(|d| d <= now) {
+                if drain_until.is_some_and(|d| d <= now) && !room {
+                    drain_until = Some(now + DRAIN_AFTER_EXIT);
+                } else if drain_until.is_some_and(|d| d <= now) {
                     // Something the step started still holds the pipes: stop reading.
                     out_lines.finish(&mut |f| on_output(Stream::Stdout, f));
                     err_lines.finish(&mut |f| on_output(Stream::Stderr, f));

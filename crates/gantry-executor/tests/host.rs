@@ -420,7 +420,7 @@ async fn secret_across_a_cut_long_line_is_masked() {
 #[tokio::test]
 async fn binary_and_huge_output_stay_bounded() {
     let h = Harness::new();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = gantry_plan::flow::channel(gantry_plan::flow::DEFAULT_CAPACITY);
     let counter = tokio::spawn(async move {
         let (mut bytes, mut longest, mut lines) = (0usize, 0usize, 0usize);
         while let Some(e) = rx.recv().await {

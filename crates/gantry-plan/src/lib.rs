@@ -20,6 +20,7 @@
 pub mod container;
 pub mod context;
 mod error_text;
+pub mod flow;
 pub mod lower;
 pub mod matrix;
 pub mod plan;

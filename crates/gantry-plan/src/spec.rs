@@ -10,7 +10,6 @@ use std::pin::Pin;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use crate::secret::Secrets;
@@ -213,11 +212,12 @@ pub type JobFuture = Pin<Box<dyn Future<Output = JobResult> + Send>>;
 pub trait Executor: Send + Sync {
     /// Runs one job to completion. `cancel` requests graceful cancellation: `always()` steps
     /// still run, then what is left is killed. The result of a cancelled job is `Cancelled`
-    /// (or `Failure`, when the job failed before the cancellation reached it).
+    /// (or `Failure`, when the job failed before the cancellation reached it). `events` is
+    /// bounded: what reads a step's output waits on its [`crate::flow::Gate`].
     fn run_job(
         &self,
         spec: JobSpec,
-        events: UnboundedSender<JobEvent>,
+        events: crate::flow::Sender<JobEvent>,
         cancel: CancellationToken,
     ) -> JobFuture;
 }

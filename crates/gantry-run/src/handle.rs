@@ -3,18 +3,24 @@
 //!
 //! Invariant: subscribers receive every event of the runs in order, masked against the run's
 //! secrets (job outputs, errors, annotations and summaries here; log lines come masked from the
-//! executor); a slow subscriber never holds the run back, and one that went away is dropped.
+//! executor). Every channel from the step's pipes to a subscriber is bounded
+//! ([`gantry_plan::flow`]): a slow subscriber slows the reading of the steps' output as a pipe
+//! would, and memory does not grow with what the steps print; one that went away is dropped, and
+//! one that takes nothing for [`SUBSCRIBER_STALL`] is cut off ([`EventStream::cut_off`]) so the
+//! run goes on without it.
 //! Nothing the run creates outlives [`RunHandle::wait`] or [`Canceller::kill`]: the work root is
 //! removed on every path. Tests: `tests/api.rs`.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use gantry_executor::mask::Masker;
 use gantry_executor::{HostExecutor, HostExecutorOptions};
+use gantry_plan::flow;
 use gantry_plan::{Executor, JobEvent, Secret};
 use gantry_scheduler::{run_plan, RunEvent, RunOutcome, SchedulerOptions};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
@@ -31,21 +37,39 @@ pub struct RunUpdate {
     pub event: RunEvent,
 }
 
+/// How long a subscriber may take nothing from a full queue before it is cut off.
+pub const SUBSCRIBER_STALL: Duration = Duration::from_secs(60);
+
 /// A subscription: the updates of every run, or of one.
 pub struct EventStream {
-    receiver: UnboundedReceiver<RunUpdate>,
+    receiver: flow::Receiver<RunUpdate>,
+    cut_off: Arc<AtomicBool>,
 }
 
 impl EventStream {
-    /// The next update; `None` once every run it follows has finished.
+    /// The next update; `None` once every run it follows has finished, or once the stream was
+    /// cut off.
     pub async fn recv(&mut self) -> Option<RunUpdate> {
         self.receiver.recv().await
     }
+
+    /// Up to `limit` updates into `buffer`; 0 once the stream ended.
+    pub async fn recv_many(&mut self, buffer: &mut Vec<RunUpdate>, limit: usize) -> usize {
+        self.receiver.recv_many(buffer, limit).await
+    }
+
+    /// Whether the stream ended because its reader took nothing for [`SUBSCRIBER_STALL`] while
+    /// its queue was full (the runs went on; the updates after the cut are not in it).
+    pub fn cut_off(&self) -> bool {
+        self.cut_off.load(Ordering::Acquire)
+    }
 }
 
+#[derive(Clone)]
 struct Subscriber {
     run: Option<usize>,
-    sender: UnboundedSender<RunUpdate>,
+    sender: flow::Sender<RunUpdate>,
+    cut_off: Arc<AtomicBool>,
 }
 
 /// The subscribers of a run, shared by its event forwarders.
@@ -61,13 +85,18 @@ struct SubscriberList {
 
 impl Subscribers {
     fn add(&self, run: Option<usize>) -> EventStream {
-        let (sender, receiver) = unbounded_channel();
+        let (sender, receiver) = flow::channel(flow::DEFAULT_CAPACITY);
+        let cut_off = Arc::new(AtomicBool::new(false));
         let mut list = self.lock();
         // After the last run ended the stream is empty and ends at once.
         if list.open_runs != Some(0) {
-            list.subscribers.push(Subscriber { run, sender });
+            list.subscribers.push(Subscriber {
+                run,
+                sender,
+                cut_off: Arc::clone(&cut_off),
+            });
         }
-        EventStream { receiver }
+        EventStream { receiver, cut_off }
     }
 
     fn started(&self, runs: usize) {
@@ -78,12 +107,43 @@ impl Subscribers {
         }
     }
 
-    fn send(&self, update: &RunUpdate) {
-        self.lock().subscribers.retain(|subscriber| {
-            if subscriber.run.is_some_and(|run| run != update.run) {
-                return !subscriber.sender.is_closed();
+    /// Hands `updates` (of one run) to each subscriber that follows it, waiting while a
+    /// subscriber's queue is full: the consumers' pace is the run's. Subscribers that went away
+    /// or stalled are dropped.
+    async fn send(&self, run: usize, updates: &[RunUpdate]) {
+        let subscribers: Vec<Subscriber> = self
+            .lock()
+            .subscribers
+            .iter()
+            .filter(|subscriber| subscriber.run.is_none_or(|only| only == run))
+            .cloned()
+            .collect();
+        let mut gone = Vec::new();
+        for subscriber in &subscribers {
+            for update in updates {
+                if !subscriber.sender.has_room() {
+                    let gate = subscriber.sender.gate();
+                    if tokio::time::timeout(SUBSCRIBER_STALL, gate.ready())
+                        .await
+                        .is_err()
+                    {
+                        subscriber.cut_off.store(true, Ordering::Release);
+                        gone.push(Arc::clone(&subscriber.cut_off));
+                        break;
+                    }
+                }
+                if subscriber.sender.send(update.clone()).is_err() {
+                    gone.push(Arc::clone(&subscriber.cut_off));
+                    break;
+                }
             }
-            subscriber.sender.send(update.clone()).is_ok()
+        }
+        let mut list = self.lock();
+        list.subscribers.retain(|subscriber| {
+            !subscriber.sender.is_closed()
+                && !gone
+                    .iter()
+                    .any(|flag| Arc::ptr_eq(flag, &subscriber.cut_off))
         });
     }
 
@@ -219,7 +279,7 @@ impl Prepared {
         for ((index, run), recorder) in self.runs.into_iter().enumerate().zip(recorders) {
             let mut masker = Masker::new();
             masker.extend(run.plan.secrets.values().map(Secret::expose));
-            let (tx, rx) = unbounded_channel::<RunEvent>();
+            let (tx, rx) = flow::channel::<RunEvent>(flow::DEFAULT_CAPACITY);
             let forward = tokio::spawn(forward(
                 index,
                 rx,
@@ -251,24 +311,33 @@ impl Prepared {
     }
 }
 
+/// How many events are taken from the run's channel at once.
+const FORWARD_BATCH: usize = 256;
+
 /// Records each event, masks it and hands it to the subscribers; returns the recorder when the
 /// run's event channel closes.
 async fn forward(
     run: usize,
-    mut events: UnboundedReceiver<RunEvent>,
+    mut events: flow::Receiver<RunEvent>,
     mut recorder: Recorder,
     masker: Masker,
     subscribers: Subscribers,
 ) -> Result<Recorder> {
     let mut failed = None;
-    while let Some(event) = events.recv().await {
-        if failed.is_none() {
-            if let Err(err) = recorder.record(&event) {
-                failed = Some(err);
+    let mut batch = Vec::with_capacity(FORWARD_BATCH);
+    let mut updates = Vec::with_capacity(FORWARD_BATCH);
+    while events.recv_many(&mut batch, FORWARD_BATCH).await > 0 {
+        for event in batch.drain(..) {
+            if failed.is_none() {
+                if let Err(err) = recorder.record(&event) {
+                    failed = Some(err);
+                }
             }
+            let event = mask_event(&masker, event);
+            updates.push(RunUpdate { run, event });
         }
-        let event = mask_event(&masker, event);
-        subscribers.send(&RunUpdate { run, event });
+        subscribers.send(run, &updates).await;
+        updates.clear();
     }
     subscribers.close_run(run);
     match failed {

@@ -24,6 +24,7 @@ pub mod error;
 pub mod event;
 pub mod git;
 mod handle;
+pub mod joblog;
 pub mod preflight;
 mod prepare;
 pub mod record;

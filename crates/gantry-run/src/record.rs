@@ -1,6 +1,8 @@
 //! The run record: everything a run printed or produced, saved under `.gantry/runs/<n>/`:
-//! `run.json` (workflow, jobs, conclusions, outputs, timings), `events.jsonl` (every event),
-//! `logs/<job>.log` and `summaries/<job>.md`.
+//! `run.json` (workflow, jobs, conclusions, outputs, timings), `events.jsonl` (every event but
+//! log lines; a job's events name the line of its log they came at, `log_line`), each job's log
+//! in the one log format of [`crate::joblog`] (`logs/<job>.log`, each line once, and its index
+//! `logs/<job>.idx`: steps, groups, times) and `summaries/<job>.md`.
 //!
 //! Invariant: nothing is written that was not masked: log lines arrive masked from the executor,
 //! and job outputs and errors are masked here against the run's secrets before they are saved.
@@ -13,6 +15,8 @@ use indexmap::IndexMap;
 use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{BufWriter, Write};
+
+use crate::joblog::JobLogWriter;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -52,6 +56,13 @@ pub fn next_run_number(runs_dir: &Path) -> Result<u64> {
     Ok(max + 1)
 }
 
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// A run id unique on this machine, shaped like GitHub's (a large number that fits an int64):
 /// the second it started, this process's id and the run's place among the runs this process
 /// started (modulo 100, so up to 100 runs a second). Docker objects and the processes of a
@@ -78,7 +89,7 @@ pub struct JobRecord {
     pub seconds: f64,
     pub log_path: PathBuf,
     /// The last lines of the log, for the end-of-run report of failed jobs.
-    pub tail: Vec<String>,
+    pub tail: std::collections::VecDeque<String>,
 }
 
 pub struct Recorder {
@@ -88,7 +99,7 @@ pub struct Recorder {
     workflow_name: String,
     masker: Masker,
     events: BufWriter<File>,
-    logs: IndexMap<String, BufWriter<File>>,
+    logs: IndexMap<String, JobLogWriter>,
     annotations: Vec<String>,
     pub jobs: IndexMap<String, JobRecord>,
 }
@@ -150,14 +161,42 @@ impl Recorder {
     }
 
     pub fn record(&mut self, event: &RunEvent) -> Result<()> {
-        let masked = self.masker.mask(&serde_json::to_string(event)?);
-        writeln!(self.events, "{masked}")?;
+        match event {
+            // The line is in the job's log; the volume of a run is here, so nothing else is done.
+            RunEvent::JobEvent {
+                key,
+                event: JobEvent::Log { step, line },
+            } => {
+                if let Some(log) = self.logs.get_mut(key) {
+                    let step = step.and_then(|index| u32::try_from(index + 1).ok());
+                    log.append(step, line, now_ms())?;
+                }
+                if let Some(record) = self.jobs.get_mut(key) {
+                    if record.tail.len() == TAIL_LINES {
+                        record.tail.pop_front();
+                    }
+                    record.tail.push_back(line.clone());
+                }
+                return Ok(());
+            }
+            RunEvent::JobEvent { key, .. } => {
+                // Other job events name the place in the log they came at.
+                let mut value = serde_json::to_value(event)?;
+                if let (Some(log), Value::Object(fields)) = (self.logs.get(key), &mut value) {
+                    fields.insert("log_line".into(), json!(log.lines() + 1));
+                }
+                let masked = self.masker.mask(&value.to_string());
+                writeln!(self.events, "{masked}")?;
+            }
+            _ => {
+                let masked = self.masker.mask(&serde_json::to_string(event)?);
+                writeln!(self.events, "{masked}")?;
+            }
+        }
         match event {
             RunEvent::JobQueued { key, display_name } => {
-                let log_path = self
-                    .dir
-                    .join("logs")
-                    .join(format!("{}.log", Self::file_name(key)));
+                let log_path =
+                    crate::joblog::paths(&self.dir.join("logs"), &Self::file_name(key)).0;
                 self.jobs.insert(
                     key.clone(),
                     JobRecord {
@@ -171,19 +210,19 @@ impl Recorder {
                 let record = self.jobs.entry(key.clone()).or_default();
                 record.display_name = display_name.clone();
                 record.started = Some(Instant::now());
-                if record.log_path.as_os_str().is_empty() {
-                    record.log_path = self
-                        .dir
-                        .join("logs")
-                        .join(format!("{}.log", Self::file_name(key)));
-                }
-                let file = BufWriter::new(File::create(&record.log_path)?);
-                self.logs.insert(key.clone(), file);
+                let log = JobLogWriter::open(&self.dir.join("logs"), &Self::file_name(key))?;
+                record.log_path = log.text_path().to_path_buf();
+                self.logs.insert(key.clone(), log);
             }
             RunEvent::JobEvent { key, event } => {
-                let line = match event {
-                    JobEvent::StepStarted { name, .. } => Some(format!("##[step] {name}")),
-                    JobEvent::Log { line, .. } => Some(line.clone()),
+                let step_number = |index: &usize| u32::try_from(index + 1).unwrap_or(u32::MAX);
+                match event {
+                    JobEvent::StepStarted { index, name } => {
+                        if let Some(log) = self.logs.get_mut(key) {
+                            log.step_started(step_number(index), &self.masker.mask(name))?;
+                        }
+                    }
+                    JobEvent::Log { .. } => {}
                     JobEvent::Annotation {
                         level,
                         message,
@@ -206,11 +245,14 @@ impl Recorder {
                                 .mask(&format!("[{job}] {level}: {place}{message}")),
                         );
                         // The executor logs the annotation's line itself.
-                        None
                     }
                     JobEvent::StepFinished {
                         index, conclusion, ..
-                    } => Some(format!("##[step {}] {conclusion}", index + 1)),
+                    } => {
+                        if let Some(log) = self.logs.get_mut(key) {
+                            log.step_finished(step_number(index), conclusion.as_str())?;
+                        }
+                    }
                     JobEvent::Summary { markdown } => {
                         let dir = self.dir.join("summaries");
                         std::fs::create_dir_all(&dir)?;
@@ -218,18 +260,6 @@ impl Recorder {
                             dir.join(format!("{}.md", Self::file_name(key))),
                             self.masker.mask(markdown),
                         )?;
-                        None
-                    }
-                };
-                if let Some(line) = line {
-                    if let Some(log) = self.logs.get_mut(key) {
-                        writeln!(log, "{line}")?;
-                    }
-                    if let Some(record) = self.jobs.get_mut(key) {
-                        if record.tail.len() == TAIL_LINES {
-                            record.tail.remove(0);
-                        }
-                        record.tail.push(line);
                     }
                 }
             }

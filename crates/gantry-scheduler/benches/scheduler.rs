@@ -113,7 +113,7 @@ fn measure(
         let plan = make();
         let start = Instant::now();
         let outcome = runtime.block_on(async {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let (tx, rx) = gantry_plan::flow::channel(usize::MAX);
             drop(rx);
             run_plan(
                 plan,

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gantry_plan::flow;
 use gantry_plan::{Conclusion, Executor, JobEvent, JobFuture, JobResult, JobSpec};
 use indexmap::IndexMap;
-use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 /// How one fake job behaves.
@@ -82,7 +82,7 @@ impl Executor for FakeExecutor {
     fn run_job(
         &self,
         spec: JobSpec,
-        events: UnboundedSender<JobEvent>,
+        events: flow::Sender<JobEvent>,
         cancel: CancellationToken,
     ) -> JobFuture {
         let behaviour = self.behaviour(&spec);

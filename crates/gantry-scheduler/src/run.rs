@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_expr::Value;
+use gantry_plan::flow;
 use gantry_plan::matrix::{self, Combination};
 use gantry_plan::{
     CallJob, CallSecrets, Conclusion, Executor, JobBody, JobGraph, JobResult, JobSpec, Plan,
@@ -188,7 +189,7 @@ struct Run {
     executor: Arc<dyn Executor>,
     groups: Arc<ConcurrencyGroups>,
     global_slots: Option<Arc<Semaphore>>,
-    events: UnboundedSender<RunEvent>,
+    events: flow::Sender<RunEvent>,
     tx: UnboundedSender<Msg>,
     scopes: Vec<Scope>,
     nodes: Vec<Node>,
@@ -205,7 +206,7 @@ pub async fn run_plan(
     plan: Plan,
     executor: Arc<dyn Executor>,
     options: SchedulerOptions,
-    events: UnboundedSender<RunEvent>,
+    events: flow::Sender<RunEvent>,
     cancel: CancellationToken,
 ) -> RunOutcome {
     let plan = Arc::new(plan);
@@ -1343,7 +1344,7 @@ type PreparedLeg = (JobSpec, f64, Option<(String, bool)>);
 /// Everything one leg's task needs; runs without access to the loop's state.
 struct LegTask {
     executor: Arc<dyn Executor>,
-    events: UnboundedSender<RunEvent>,
+    events: flow::Sender<RunEvent>,
     groups: Arc<ConcurrencyGroups>,
     global_slots: Option<Arc<Semaphore>>,
     slots: Option<Arc<Semaphore>>,
@@ -1393,8 +1394,9 @@ impl LegTask {
             key: key.clone(),
             display_name: spec.display_name.clone(),
         });
-        let (event_tx, mut event_rx) = unbounded_channel();
+        let (event_tx, mut event_rx) = flow::channel(flow::DEFAULT_CAPACITY);
         let mut job = self.executor.run_job(spec, event_tx, token.clone());
+        let run_gate = self.events.gate();
         let limit = Duration::try_from_secs_f64(self.timeout * 60.0)
             .unwrap_or(MAX_TIMEOUT)
             .min(MAX_TIMEOUT);
@@ -1406,11 +1408,15 @@ impl LegTask {
         tokio::pin!(grace);
         let mut grace_started = false;
         let mut result = loop {
+            // The job's events move on only while the run's channel has room: a slow consumer
+            // holds the job's channel full, and so the reading of the step's output.
+            let room = run_gate.has_room();
             tokio::select! {
                 biased;
-                Some(event) = event_rx.recv() => {
+                Some(event) = event_rx.recv(), if room => {
                     let _ = self.events.send(RunEvent::JobEvent { key: key.clone(), event });
                 }
+                () = run_gate.ready(), if !room => {}
                 result = &mut job => break result,
                 _ = &mut deadline, if !timed_out => {
                     timed_out = true;
@@ -1429,7 +1435,8 @@ impl LegTask {
                 }
             }
         };
-        while let Ok(event) = event_rx.try_recv() {
+        while let Some(event) = event_rx.try_recv() {
+            run_gate.ready().await;
             let _ = self.events.send(RunEvent::JobEvent {
                 key: key.clone(),
                 event,

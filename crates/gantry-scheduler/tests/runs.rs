@@ -68,10 +68,10 @@ fn start(
         ..SchedulerOptions::default()
     };
     tokio::spawn(async move {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut rx) = gantry_plan::flow::channel(usize::MAX);
         let outcome = run_plan(plan, Arc::new(fake), options, tx, CancellationToken::new()).await;
         let mut events = Vec::new();
-        while let Ok(event) = rx.try_recv() {
+        while let Some(event) = rx.try_recv() {
             events.push(event);
         }
         (outcome, events)
@@ -253,7 +253,7 @@ async fn reused_jobs_are_not_run_and_their_outputs_reach_needs() {
         .into(),
         ..SchedulerOptions::default()
     };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = gantry_plan::flow::channel(usize::MAX);
     let outcome = run_plan(
         plan,
         Arc::new(fake.clone()),
@@ -271,7 +271,7 @@ async fn reused_jobs_are_not_run_and_their_outputs_reach_needs() {
         serde_json::json!({"result": "success", "outputs": {"version": "1.2.3"}})
     );
     let mut finished = Vec::new();
-    while let Ok(event) = rx.try_recv() {
+    while let Some(event) = rx.try_recv() {
         if let RunEvent::JobFinished { key, .. } = event {
             finished.push(key);
         }

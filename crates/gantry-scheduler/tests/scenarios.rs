@@ -346,7 +346,7 @@ async fn run_scenario(scenario: &Scenario) -> Observed {
         concurrent_jobs: scenario.concurrent_jobs,
         ..SchedulerOptions::default()
     };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = gantry_plan::flow::channel(usize::MAX);
     let cancel = CancellationToken::new();
     if scenario.cancel_at_ms == Some(0) {
         cancel.cancel();
@@ -372,7 +372,7 @@ async fn run_scenario(scenario: &Scenario) -> Observed {
         .collect();
     let elapsed = start.elapsed();
     let mut events = Vec::new();
-    while let Ok(event) = rx.try_recv() {
+    while let Some(event) = rx.try_recv() {
         events.push(event);
     }
     Observed {

@@ -181,10 +181,10 @@ impl Harness {
     }
 
     pub async fn run_with_cancel(&self, spec: JobSpec, cancel: CancellationToken) -> Outcome {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut rx) = gantry_plan::flow::channel(usize::MAX);
         let result = self.executor.run_job(spec, tx, cancel).await;
         let mut events = Vec::new();
-        while let Ok(e) = rx.try_recv() {
+        while let Some(e) = rx.try_recv() {
             events.push(e);
         }
         Outcome { result, events }
