@@ -113,6 +113,7 @@ impl RunRecorder {
                         job.log.flush(&store).await?;
                         let number = index as i64 + 1;
                         job.step = Some(number);
+                        job.log.step_started(number, &name)?;
                         store.start_step(job.id, number, &name).await?;
                     }
                     gantry_plan::JobEvent::Log { step, line } => {
@@ -126,6 +127,7 @@ impl RunRecorder {
                         conclusion: c,
                         ..
                     } => {
+                        job.log.step_finished(index as i64 + 1, c.as_str())?;
                         job.log.flush(&store).await?;
                         store
                             .complete_step(job.id, index as i64 + 1, conclusion(c))

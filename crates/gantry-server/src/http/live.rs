@@ -6,7 +6,10 @@
 //! Resume: each event's id is the stream's progress over all jobs (`<job>:<line>,…`), so a
 //! client that reconnects with `Last-Event-ID` gets exactly the lines it has not seen, whichever
 //! jobs ran side by side. The lines are read from the job log files (`logs.rs`), tailed every
-//! [`TAIL_EVERY`]; what is sent is what is stored, masked before it was written.
+//! [`TAIL_EVERY`], at most [`READ_AT_MOST`] bytes of a log at a time: a client that takes
+//! nothing holds that much at most (the stream is read only as the client takes events), and
+//! the job is never held back by it. What is sent is what is stored, masked before it was
+//! written.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -64,39 +67,64 @@ struct Tail {
     context: ApiContext,
     run: RunId,
     progress: Progress,
+    /// Per job: lines a resumed stream has already seen and must pass over.
+    skip: BTreeMap<i64, i64>,
     pending: std::collections::VecDeque<Event>,
     ended: bool,
 }
 
+/// The most read from one job's log at a look, so a client's stream holds a bounded amount
+/// whatever the log's size (the rest is read at the next look, as the client takes events).
+const READ_AT_MOST: u64 = 256 * 1024;
+
+/// Up to [`READ_AT_MOST`] bytes of `path` from `offset`; empty when there is no such file.
+async fn read_from(path: &std::path::Path, offset: u64) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let Ok(mut file) = tokio::fs::File::open(path).await else {
+        return Vec::new();
+    };
+    if file.seek(std::io::SeekFrom::Start(offset)).await.is_err() {
+        return Vec::new();
+    }
+    let mut bytes = Vec::new();
+    if file
+        .take(READ_AT_MOST)
+        .read_to_end(&mut bytes)
+        .await
+        .is_err()
+    {
+        return Vec::new();
+    }
+    bytes
+}
+
 impl Tail {
-    /// Reads the lines written since the last look; true when the run is completed (and so
-    /// nothing more will be written).
+    /// Reads the lines written since the last look (a bounded amount of each log); true when
+    /// the run is completed and every log was read to its end (nothing more will be written).
     async fn read_new(&mut self) -> Result<bool, Error> {
         let detail = self.context.store.run(self.run).await?;
         let completed = detail.run.status == Status::Completed;
         let attempt = self.context.store.attempt(self.run, None).await?;
+        let mut read_all = true;
         for job in self.context.store.list_jobs(attempt.id).await? {
             let path: PathBuf = self.context.data_dir.join(job_log_file(self.run, job.id));
-            let Ok(bytes) = tokio::fs::read(&path).await else {
-                continue;
-            };
             let (mut line, mut offset) =
                 self.progress.jobs.get(&job.id.0).copied().unwrap_or((0, 0));
-            // A resumed stream knows lines, not offsets: skip the lines it has.
-            let mut skip = if offset == 0 { line } else { 0 };
-            let mut position = offset as usize;
-            while let Some(end) = bytes[position.min(bytes.len())..]
-                .iter()
-                .position(|b| *b == b'\n')
-            {
+            let bytes = read_from(&path, offset).await;
+            if bytes.len() as u64 == READ_AT_MOST {
+                read_all = false;
+            }
+            let skip = self.skip.entry(job.id.0).or_insert(0);
+            let mut position = 0;
+            while let Some(end) = bytes[position..].iter().position(|b| *b == b'\n') {
                 let text = String::from_utf8_lossy(&bytes[position..position + end]).into_owned();
                 position += end + 1;
-                if skip > 0 {
-                    skip -= 1;
+                offset += end as u64 + 1;
+                if *skip > 0 {
+                    *skip -= 1;
                     continue;
                 }
                 line += 1;
-                offset = position as u64;
                 self.progress.jobs.insert(job.id.0, (line, offset));
                 let data = json!({ "job_id": job.id.0, "line": line, "text": text });
                 self.pending.push_back(
@@ -106,11 +134,9 @@ impl Tail {
                         .data(data.to_string()),
                 );
             }
-            if skip == 0 {
-                self.progress.jobs.insert(job.id.0, (line, position as u64));
-            }
+            self.progress.jobs.insert(job.id.0, (line, offset));
         }
-        Ok(completed)
+        Ok(completed && read_all)
     }
 }
 
@@ -129,9 +155,23 @@ async fn stream_logs(
         Some(Err(_)) => return Err(Error::BadRequest("Last-Event-ID is not text".to_owned())),
         None => Progress::default(),
     };
+    // A resumed stream knows lines, not offsets: it reads from the start and passes over them.
+    let skip = progress
+        .jobs
+        .iter()
+        .map(|(job, (line, _))| (*job, *line))
+        .collect();
+    let progress = Progress {
+        jobs: progress
+            .jobs
+            .into_iter()
+            .map(|(job, (line, _))| (job, (line, 0)))
+            .collect(),
+    };
     let tail = Tail {
         context,
         run,
+        skip,
         progress,
         pending: Default::default(),
         ended: false,

@@ -46,31 +46,43 @@ pub async fn observe(mut events: EventStream, mode: Mode, workflow: String) -> R
     let mut last_draw = Instant::now() - Duration::from_secs(1);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut names: IndexMap<String, String> = IndexMap::new();
+    // What is queued is rendered at once and written with one flush: a line-buffered stdout
+    // would cost a write per line.
+    let mut batch = Vec::with_capacity(RENDER_BATCH);
     loop {
-        let event = tokio::select! {
-            update = events.recv() => match update { Some(u) => u.event, None => break },
+        tokio::select! {
+            n = events.recv_many(&mut batch, RENDER_BATCH) => if n == 0 { break },
             _ = tick.tick(), if mode == Mode::Live => {
                 drawn_lines = draw(&live, drawn_lines, &workflow);
                 continue;
             }
         };
-        match mode {
-            Mode::Json => {
-                let line = serde_json::to_string(&event)?;
-                let mut out = std::io::stdout().lock();
-                writeln!(out, "{line}")?;
-            }
-            Mode::Plain => plain(&event, &mut names),
-            Mode::Live => {
-                update_live(&mut live, &event);
-                if last_draw.elapsed() > Duration::from_millis(50)
-                    || matches!(event, RunEvent::JobFinished { .. })
-                {
-                    drawn_lines = draw(&live, drawn_lines, &workflow);
-                    last_draw = Instant::now();
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+        for update in batch.drain(..) {
+            let event = update.event;
+            match mode {
+                Mode::Json => {
+                    serde_json::to_writer(&mut out, &event)?;
+                    out.write_all(b"\n")?;
+                }
+                Mode::Plain => plain(&mut out, &event, &mut names),
+                Mode::Live => {
+                    update_live(&mut live, &event);
+                    if last_draw.elapsed() > Duration::from_millis(50)
+                        || matches!(event, RunEvent::JobFinished { .. })
+                    {
+                        out.flush()?;
+                        drawn_lines = draw(&live, drawn_lines, &workflow);
+                        last_draw = Instant::now();
+                    }
                 }
             }
         }
+        out.flush()?;
+    }
+    if events.cut_off() {
+        eprintln!("gantry: the terminal took no output for a minute; the run went on without it");
     }
     if mode == Mode::Live {
         draw(&live, drawn_lines, &workflow);
@@ -78,8 +90,10 @@ pub async fn observe(mut events: EventStream, mode: Mode, workflow: String) -> R
     Ok(())
 }
 
-fn plain(event: &RunEvent, names: &mut IndexMap<String, String>) {
-    let mut out = std::io::stdout().lock();
+/// How many queued events are rendered at once.
+const RENDER_BATCH: usize = 1024;
+
+fn plain(out: &mut impl Write, event: &RunEvent, names: &mut IndexMap<String, String>) {
     let name = |key: &str, names: &IndexMap<String, String>| {
         names.get(key).cloned().unwrap_or_else(|| key.to_string())
     };
@@ -92,6 +106,13 @@ fn plain(event: &RunEvent, names: &mut IndexMap<String, String>) {
         RunEvent::JobStarted { key, display_name } => {
             names.insert(key.clone(), display_name.clone());
             writeln!(out, "[{display_name}] ▶ job started")
+        }
+        RunEvent::JobEvent {
+            key,
+            event: JobEvent::Log { line, .. },
+        } => {
+            let job = names.get(key).map_or(key.as_str(), String::as_str);
+            writeln!(out, "[{job}]   {line}")
         }
         RunEvent::JobEvent { key, event } => {
             let job = name(key, names);
